@@ -93,7 +93,12 @@ class LogEntry:
     details: dict[str, Any]
 
     def as_dict(self) -> dict[str, Any]:
-        return {"time": self.time, "code": self.code, "description": self.description, "details": self.details}
+        return {
+            "time": self.time,
+            "code": self.code,
+            "description": self.description,
+            "details": self.details,
+        }
 
 
 # ---------------------------------------------------------------------------------------------------------------

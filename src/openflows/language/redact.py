@@ -1,0 +1,98 @@
+"""Hide private data before it is shown (spec/flows-language.md §1 and §4, DESIGN invariant 6).
+
+Two mechanisms, both applied at the API boundary on copies (the originals are never changed):
+
+- **`_private*` keys** in run data (run input, run state, status, log details) are removed at any depth,
+  including inside arrays: `redact(doc)`.
+- **`__Private_Parameters`** lists, next to keys of a `Parameters` template, the names (without the `.$`/`.=`
+  suffix) whose values are private. In a flow definition shown to someone who is not an owner or
+  administrator, the values of those template keys are replaced by `REDACTED`:
+  `redact_definition(definition)`.
+  In run status and logs (for everyone), the same names are hidden in the *evaluated* parameters, e.g. an
+  Action's logged input: `redact_evaluated_parameters(value, template)` walks the evaluated value alongside
+  its template, so lists work at any nesting level; `redact_with_private_parameters(doc, names)` is the
+  one-level building block.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from .parameters import PRIVATE_PARAMETERS_KEY, private_parameter_names
+
+#: what a private value is replaced with (the key is kept so the shape of the document stays visible)
+REDACTED = "<redacted>"
+PRIVATE_PREFIX = "_private"
+
+
+def redact(doc: Any) -> Any:
+    """A copy of `doc` without any object key starting with `_private`, at any depth."""
+    if isinstance(doc, dict):
+        return {
+            k: redact(v) for k, v in doc.items() if not (isinstance(k, str) and k.startswith(PRIVATE_PREFIX))
+        }
+    if isinstance(doc, list):
+        return [redact(v) for v in doc]
+    return doc
+
+
+def redact_definition(definition: Any) -> Any:
+    """A copy of a flow definition in which every value named by a sibling `__Private_Parameters` list is
+    replaced by `REDACTED` (matching `name`, `name.$` and `name.=`). The lists themselves are kept.
+
+    This is applied to every object in the definition, so it covers `Parameters` of any state at any depth.
+    """
+    if isinstance(definition, dict):
+        private = private_parameter_names(definition)
+        out: dict[str, Any] = {}
+        for key, value in definition.items():
+            if private and key != PRIVATE_PARAMETERS_KEY and _base_name(key) in private:
+                out[key] = REDACTED
+            else:
+                out[key] = redact_definition(value)
+        return out
+    if isinstance(definition, list):
+        return [redact_definition(v) for v in definition]
+    return definition
+
+
+def redact_with_private_parameters(doc: Any, names: Iterable[str]) -> Any:
+    """A shallow copy of the object `doc` with the values of the keys in `names` replaced by `REDACTED`.
+
+    A key matches a name when it equals it or equals it plus `.$` or `.=`; names may carry those suffixes
+    too. Anything that is not an object is returned unchanged.
+    """
+    private = {_base_name(n) for n in names}
+    if not isinstance(doc, dict) or not private:
+        return doc
+    return {k: (REDACTED if _base_name(k) in private else v) for k, v in doc.items()}
+
+
+def redact_evaluated_parameters(value: Any, template: Any) -> Any:
+    """`value`, the result of `evaluate_parameters(template, ...)`, with every private parameter (per the
+    `__Private_Parameters` lists in `template`, at any nesting level) replaced by `REDACTED`.
+
+    Objects and arrays on the way to a redacted value are new; everything else is shared with `value`.
+    """
+    if isinstance(template, dict) and isinstance(value, dict):
+        private = private_parameter_names(template)
+        nested = {
+            k: v for k, v in template.items() if isinstance(v, (dict, list)) and not k.endswith((".$", ".="))
+        }
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            if key in private:
+                out[key] = REDACTED
+            elif key in nested:
+                out[key] = redact_evaluated_parameters(item, nested[key])
+            else:
+                out[key] = item
+        return out
+    if isinstance(template, list) and isinstance(value, list) and len(template) == len(value):
+        return [redact_evaluated_parameters(v, t) for v, t in zip(value, template, strict=True)]
+    return value
+
+
+def _base_name(name: str) -> str:
+    return name[:-2] if name.endswith((".$", ".=")) else name
