@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -12,7 +11,6 @@ from corpus import CORPUS_DIR as _CORPUS_DIR
 from corpus import CORPUS_FILES
 from openflows.language.analysis import analyze_definition
 from openflows.language.validation import validate_definition
-
 
 CORPUS_DIR = _CORPUS_DIR
 CORPUS = CORPUS_FILES

@@ -5,10 +5,10 @@ from __future__ import annotations
 import copy
 import json
 import threading
-from pathlib import Path
 
 import pytest
 
+from corpus import CORPUS_DIR as CORPUS
 from openflows.language.errors import ExpressionError, ExpressionSyntaxError
 from openflows.language.expressions import (
     MAX_COMPREHENSION_LENGTH,
@@ -17,8 +17,6 @@ from openflows.language.expressions import (
     evaluate_expression,
 )
 from openflows.language.model import Limits, RunContext
-
-from corpus import CORPUS_DIR as CORPUS
 
 STATE = {
     "foo": "hello",

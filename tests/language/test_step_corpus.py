@@ -13,12 +13,10 @@ from typing import Any
 
 import pytest
 
+from corpus import CORPUS_FILES as FILES
 from openflows.language.states import parse_definition
 
 from .conftest import drive
-
-from corpus import CORPUS_DIR as CORPUS
-from corpus import CORPUS_FILES as FILES
 
 _SEGMENT = re.compile(r"\.([A-Za-z_][\w-]*)|\[(\d+)\]")
 

@@ -2,7 +2,7 @@
 
 Definition problems are reported as data (`Problem`), runtime failures of a run as data (`Failure`, inside a
 `Decision`). Exceptions are for the library's own internal signalling and for bugs; `StatesError` carries a
-`Failure` from deep inside parameter/path/expression evaluation up to `step()`, which turns it into a decision.
+`Failure` from deep inside parameter/path/expression evaluation up to `step()`, which makes it a decision.
 """
 
 from __future__ import annotations
