@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# A second environment with the last globus-sdk 3.x: the SDK contract tests must pass under 3.x and 4.x.
+SDK3_VENV ?= .venv-sdk3
+SDK3_STAMP := $(SDK3_VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8765
 
@@ -16,13 +19,20 @@ $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+$(SDK3_STAMP):
+	$(PYTHON) -m venv $(SDK3_VENV)
+	$(SDK3_VENV)/bin/python -m pip install --quiet 'globus-sdk==3.66.0' pytest
+	touch $(SDK3_STAMP)
+
 install: $(STAMP)
 
 serve: $(STAMP)
 	$(BIN)/openflows serve --host $(HOST) --port $(PORT)
 
-test: $(STAMP)
+test: $(STAMP) $(SDK3_STAMP)
 	$(BIN)/python -m pytest -n 2 -q $(PYTEST_ARGS)
+	OPENFLOWS_TEST_BIN=$(abspath $(BIN))/openflows $(SDK3_VENV)/bin/python -m pytest -q -p no:cacheprovider \
+		-c tests/sdk/pytest-sdk3.ini --confcutdir=tests/sdk tests/sdk
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
@@ -34,6 +44,7 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/language.py
+	$(BIN)/python bench/service.py
 
 clean:
-	rm -rf $(VENV) build dist src/*.egg-info
+	rm -rf $(VENV) $(SDK3_VENV) build dist src/*.egg-info

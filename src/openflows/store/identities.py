@@ -1,0 +1,179 @@
+"""Store operations for identities, groups, group members and token rows (token logic: `auth.tokens`).
+
+Every function takes the connection first and runs inside the caller's transaction (`Database.transact`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+import sqlalchemy as sa
+
+from .schema import group_members, groups, identities, tokens
+
+
+def _insert(conn: sa.Connection, table: sa.Table) -> Any:
+    """An INSERT that supports `on_conflict_do_nothing` on both dialects."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table)
+
+
+def get_identity(conn: sa.Connection, identity_id: uuid.UUID) -> sa.Row[Any] | None:
+    """The identity row with this id, or None."""
+    return conn.execute(sa.select(identities).where(identities.c.id == identity_id)).first()
+
+
+def get_identity_by_username(conn: sa.Connection, username: str) -> sa.Row[Any] | None:
+    """The identity row with this username, or None."""
+    return conn.execute(sa.select(identities).where(identities.c.username == username)).first()
+
+
+def ensure_identity(
+    conn: sa.Connection,
+    username: str,
+    *,
+    email: str | None = None,
+    name: str | None = None,
+    now: dt.datetime,
+) -> sa.Row[Any]:
+    """The identity row for `username`, created (with a new random id) if missing.
+
+    The id never changes once created. `email` and `name`, when given, replace the stored values.
+    """
+    conn.execute(
+        _insert(conn, identities)
+        .values(id=uuid.uuid4(), username=username, email=email, name=name, created_at=now)
+        .on_conflict_do_nothing(index_elements=["username"])
+    )
+    changes = {key: value for key, value in (("email", email), ("name", name)) if value is not None}
+    if changes:
+        conn.execute(identities.update().where(identities.c.username == username).values(**changes))
+    row = get_identity_by_username(conn, username)
+    assert row is not None
+    return row
+
+
+def get_group_by_name(conn: sa.Connection, name: str) -> sa.Row[Any] | None:
+    """The group row with this name, or None."""
+    return conn.execute(sa.select(groups).where(groups.c.name == name)).first()
+
+
+def ensure_group(conn: sa.Connection, name: str, *, now: dt.datetime) -> sa.Row[Any]:
+    """The group row named `name`, created (with a new random id) if missing."""
+    conn.execute(
+        _insert(conn, groups)
+        .values(id=uuid.uuid4(), name=name, created_at=now)
+        .on_conflict_do_nothing(index_elements=["name"])
+    )
+    row = get_group_by_name(conn, name)
+    assert row is not None
+    return row
+
+
+def add_group_member(conn: sa.Connection, *, group_id: uuid.UUID, identity_id: uuid.UUID) -> None:
+    """Make the identity a member of the group (no-op if it already is)."""
+    conn.execute(
+        _insert(conn, group_members)
+        .values(group_id=group_id, identity_id=identity_id)
+        .on_conflict_do_nothing(index_elements=["group_id", "identity_id"])
+    )
+
+
+def remove_group_member(conn: sa.Connection, *, group_id: uuid.UUID, identity_id: uuid.UUID) -> bool:
+    """Remove the identity from the group; return whether it was a member."""
+    result = conn.execute(
+        group_members.delete().where(
+            group_members.c.group_id == group_id, group_members.c.identity_id == identity_id
+        )
+    )
+    return result.rowcount > 0
+
+
+def list_group_ids(conn: sa.Connection, identity_id: uuid.UUID) -> list[uuid.UUID]:
+    """Ids of the groups the identity belongs to, sorted."""
+    rows = conn.execute(
+        sa.select(group_members.c.group_id)
+        .where(group_members.c.identity_id == identity_id)
+        .order_by(group_members.c.group_id)
+    )
+    return [row.group_id for row in rows]
+
+
+def insert_token(
+    conn: sa.Connection,
+    *,
+    token_hash: str,
+    identity_id: uuid.UUID,
+    scopes: Iterable[str],
+    description: str | None,
+    now: dt.datetime,
+    expires_at: dt.datetime | None = None,
+) -> sa.Row[Any]:
+    """Store a token by its hash; return the new tokens row."""
+    token_id = uuid.uuid4()
+    conn.execute(
+        tokens.insert().values(
+            id=token_id,
+            token_hash=token_hash,
+            identity_id=identity_id,
+            scopes=sorted(set(scopes)),
+            description=description,
+            created_at=now,
+            expires_at=expires_at,
+        )
+    )
+    row = get_token(conn, token_id)
+    assert row is not None
+    return row
+
+
+_TOKEN_COLUMNS = (
+    tokens.c.id,
+    tokens.c.identity_id,
+    identities.c.username,
+    identities.c.email,
+    identities.c.name,
+    tokens.c.scopes,
+    tokens.c.description,
+    tokens.c.created_at,
+    tokens.c.expires_at,
+    tokens.c.revoked_at,
+)
+
+
+def _select_tokens() -> sa.Select[Any]:
+    return sa.select(*_TOKEN_COLUMNS).select_from(
+        tokens.join(identities, tokens.c.identity_id == identities.c.id)
+    )
+
+
+def get_token(conn: sa.Connection, token_id: uuid.UUID) -> sa.Row[Any] | None:
+    """The token (without its hash) joined with its identity's username, email and name; or None."""
+    return conn.execute(_select_tokens().where(tokens.c.id == token_id)).first()
+
+
+def get_token_by_hash(conn: sa.Connection, token_hash: str) -> sa.Row[Any] | None:
+    """Like `get_token`, found by the token's sha256 hex hash."""
+    return conn.execute(_select_tokens().where(tokens.c.token_hash == token_hash)).first()
+
+
+def set_token_revoked(conn: sa.Connection, token_id: uuid.UUID, *, now: dt.datetime) -> sa.Row[Any] | None:
+    """Mark the token revoked (an earlier revocation time is kept); return it, or None if unknown."""
+    conn.execute(
+        tokens.update().where(tokens.c.id == token_id, tokens.c.revoked_at.is_(None)).values(revoked_at=now)
+    )
+    return get_token(conn, token_id)
+
+
+def list_tokens(conn: sa.Connection, username: str | None = None) -> list[sa.Row[Any]]:
+    """Every token (never its value or hash), oldest first, optionally only those of `username`."""
+    query = _select_tokens().order_by(tokens.c.created_at, tokens.c.id)
+    if username is not None:
+        query = query.where(identities.c.username == username)
+    return list(conn.execute(query))

@@ -1,0 +1,435 @@
+"""Named store operations on runs for the API: start, get, list (role filters + keyset), update, cancel,
+resume, release, the run log, and batch changes.
+
+Every function takes an open connection first and keyword-only arguments; times come in as `now`. Run role
+lists live as JSON on the run row and as `run_roles` rows (`run_owner`, `run_manager`, `run_monitor`) for
+indexed role filters; both are written together here. Every change of a run bumps `runs.version`, so a
+concurrent executor step (which commits only if the version it read is unchanged) loses cleanly.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from ..auth import roles
+from ..language import runlog
+from . import kinds
+from .keyset import SortKey, after, columns, order_by, row_values
+from .schema import flow_roles, flows, run_logs, run_roles, runs, work_items
+from .work import TERMINAL_STATUSES, LogRow, NewWorkItem, append_run_logs, enqueue_work_item
+
+STATUSES = ("ACTIVE", "INACTIVE", "SUCCEEDED", "FAILED", "ENDED")
+#: statuses from which a run may be released (deleted)
+RELEASABLE = ("ENDED", "SUCCEEDED", "FAILED")
+
+#: flow columns joined into run rows (prefixed `flow_`), for run documents and role checks
+FLOW_COLUMNS = {
+    "flow_title": flows.c.title,
+    "flow_last_updated": flows.c.updated_at,
+    "flow_owner": flows.c.flow_owner,
+    "flow_administrators": flows.c.flow_administrators,
+    "flow_run_managers": flows.c.run_managers,
+    "flow_run_monitors": flows.c.run_monitors,
+    "flow_subtitle": flows.c.subtitle,
+    "flow_description": flows.c.description,
+    "flow_keywords": flows.c.keywords,
+    "flow_created_by": flows.c.created_by,
+    "flow_created_at": flows.c.created_at,
+    "flow_deleted_at": flows.c.deleted_at,
+}
+
+SORT_FIELDS: dict[str, SortKey] = {
+    "id": SortKey("id", runs.c.id, "uuid"),
+    "start_time": SortKey("start_time", runs.c.start_time, "datetime"),
+    "completion_time": SortKey("completion_time", runs.c.completion_time, "datetime", nullable=True),
+    "status": SortKey("status", runs.c.status, "str"),
+    "label": SortKey("label", runs.c.label, "str", nullable=True),
+}
+
+
+class InvalidRunState(Exception):
+    """The run's status does not allow the operation."""
+
+    def __init__(self, run_id: uuid.UUID, status: str, allowed: Iterable[str]) -> None:
+        self.run_id = run_id
+        self.status = status
+        self.allowed = tuple(allowed)
+        wanted = "{" + ", ".join(f"'{s}'" for s in sorted(self.allowed)) + "}"
+        super().__init__(
+            f"Run {run_id} has status '{status}' but must have status in {wanted} for requested operation"
+        )
+
+
+def flow_view(row: Mapping[str, Any]) -> dict[str, Any]:
+    """The flow role lists of a joined run row, shaped like a flow row (for `auth.roles`)."""
+    return {
+        "flow_owner": row["flow_owner"],
+        "flow_administrators": row["flow_administrators"] or [],
+        "run_managers": row["flow_run_managers"] or [],
+        "run_monitors": row["flow_run_monitors"] or [],
+        "flow_viewers": [],
+        "flow_starters": [],
+    }
+
+
+def _select_runs() -> sa.Select[Any]:
+    return sa.select(runs, *(column.label(name) for name, column in FLOW_COLUMNS.items())).select_from(
+        runs.join(flows, runs.c.flow_id == flows.c.id)
+    )
+
+
+def _role_rows(
+    run_id: uuid.UUID, *, owner: str | None, managers: Iterable[str] | None, monitors: Iterable[str] | None
+):
+    rows = []
+    if owner is not None:
+        rows.append({"run_id": run_id, "role": roles.RUN_OWNER, "principal": owner})
+    for role, principals in ((roles.RUN_MANAGER, managers), (roles.RUN_MONITOR, monitors)):
+        for principal in dict.fromkeys(principals or ()):
+            rows.append({"run_id": run_id, "role": role, "principal": principal})
+    return rows
+
+
+def create_run(
+    conn: sa.Connection,
+    *,
+    run_id: uuid.UUID,
+    flow: Mapping[str, Any],
+    run_owner: str,
+    body: dict[str, Any],
+    details_input: Any,
+    context: dict[str, Any],
+    cursor: dict[str, Any],
+    now: dt.datetime,
+    label: str | None = None,
+    tags: Sequence[str] = (),
+    run_managers: Sequence[str] = (),
+    run_monitors: Sequence[str] = (),
+    activity_notification_policy: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Insert an ACTIVE run of the flow's current version, its role rows and its first work item (a STEP with
+    event "start", due now). Returns the run joined with its flow's columns."""
+    conn.execute(
+        sa.insert(runs).values(
+            id=run_id,
+            flow_id=flow["id"],
+            flow_version=flow["version"],
+            run_owner=run_owner,
+            created_by=run_owner,
+            label=label,
+            tags=list(tags),
+            run_managers=list(run_managers),
+            run_monitors=list(run_monitors),
+            activity_notification_policy=activity_notification_policy,
+            status="ACTIVE",
+            details={
+                "code": "FlowStarting",
+                "description": "The Flow is starting execution",
+                "details": {"input": details_input},
+            },
+            input=body,
+            run_state=body,
+            cursor=cursor,
+            context=context,
+            start_time=now,
+            completion_time=None,
+            updated_at=now,
+            version=0,
+            log_seq=0,
+        )
+    )
+    conn.execute(
+        sa.insert(run_roles),
+        _role_rows(run_id, owner=run_owner, managers=run_managers, monitors=run_monitors),
+    )
+    enqueue_work_item(
+        conn, NewWorkItem(run_id=run_id, kind=kinds.STEP, due_at=now, payload={"event": "start"}), now=now
+    )
+    run = get_run(conn, run_id=run_id)
+    assert run is not None
+    return run
+
+
+def get_run(conn: sa.Connection, *, run_id: uuid.UUID) -> dict[str, Any] | None:
+    """The run joined with its flow's columns, or None."""
+    row = conn.execute(_select_runs().where(runs.c.id == run_id)).first()
+    return dict(row._mapping) if row is not None else None
+
+
+def get_runs(conn: sa.Connection, *, run_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, dict[str, Any]]:
+    ids = list(dict.fromkeys(run_ids))
+    if not ids:
+        return {}
+    return {row.id: dict(row._mapping) for row in conn.execute(_select_runs().where(runs.c.id.in_(ids)))}
+
+
+def role_condition(urns: Sequence[str], wanted: Sequence[str]) -> Any:
+    """Runs on which `urns` hold any of the run roles `wanted` (every role when empty)."""
+    wanted = list(wanted) or list(roles.RUN_ROLE_HOLDERS)
+    urns = list(urns)
+    run_holders: set[str] = set()
+    flow_holders: set[str] = set()
+    for role in wanted:
+        direct, via_flow = roles.RUN_ROLE_HOLDERS[role]
+        run_holders.update(direct)
+        flow_holders.update(via_flow)
+    conditions = []
+    # Correlated EXISTS probes (primary keys of run_roles / flow_roles) rather than IN-lists: the planner then
+    # walks the runs index that matches ORDER BY and stops after one page, whatever the table size.
+    if run_holders:
+        conditions.append(
+            sa.exists().where(
+                run_roles.c.run_id == runs.c.id,
+                run_roles.c.role.in_(sorted(run_holders)),
+                run_roles.c.principal.in_(urns),
+            )
+        )
+    if flow_holders:
+        conditions.append(
+            sa.exists().where(
+                flow_roles.c.flow_id == runs.c.flow_id,
+                flow_roles.c.role.in_(sorted(flow_holders)),
+                flow_roles.c.principal.in_(urns),
+            )
+        )
+    return sa.or_(*conditions)
+
+
+def list_runs(
+    conn: sa.Connection,
+    *,
+    urns: Sequence[str],
+    filter_roles: Sequence[str] = (),
+    flow_ids: Sequence[uuid.UUID] = (),
+    statuses: Sequence[str] = (),
+    label: str | None = None,
+    flow_title: str | None = None,
+    tags: Sequence[str] = (),
+    start_time: tuple[dt.datetime | None, dt.datetime | None] = (None, None),
+    completion_time: tuple[dt.datetime | None, dt.datetime | None] = (None, None),
+    order: Sequence[SortKey],
+    after_key: Sequence[Any] | None = None,
+    limit: int,
+) -> tuple[list[dict[str, Any]], list[Any] | None]:
+    """One page of runs visible through `filter_roles` (empty = any role), with filters; `order` ends with the
+    id key. Time ranges are half-open [start, end). Returns (rows, key of the last row if more, else None)."""
+    stmt = _select_runs().add_columns(*columns(order)).where(role_condition(urns, filter_roles))
+    if flow_ids:
+        stmt = stmt.where(runs.c.flow_id.in_(list(flow_ids)))
+    if statuses:
+        stmt = stmt.where(runs.c.status.in_(list(statuses)))
+    if label:
+        stmt = stmt.where(_contains(runs.c.label, label))
+    if flow_title:
+        stmt = stmt.where(_contains(flows.c.title, flow_title))
+    for tag in tags:
+        stmt = stmt.where(_contains(sa.cast(runs.c.tags, sa.String()), tag))
+    for column, (start, end) in ((runs.c.start_time, start_time), (runs.c.completion_time, completion_time)):
+        if start is not None:
+            stmt = stmt.where(column >= start)
+        if end is not None:
+            stmt = stmt.where(column < end)
+    if after_key is not None:
+        stmt = stmt.where(after(order, after_key))
+    stmt = stmt.order_by(*order_by(order)).limit(limit + 1)
+    result = [dict(row._mapping) for row in conn.execute(stmt)]
+    more = len(result) > limit
+    page = result[:limit]
+    next_key = row_values(order, page[-1]) if more and page else None
+    return page, next_key
+
+
+def _like(text: str) -> str:
+    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _contains(expr: Any, text: str) -> Any:
+    return sa.func.lower(expr).like(_like(text), escape="\\")
+
+
+def _bump(conn: sa.Connection, run: Mapping[str, Any], values: dict[str, Any], *, now: dt.datetime) -> None:
+    """Update the run row, bumping its version (guarded on the version read)."""
+    from .errors import ConcurrentUpdate
+
+    result = conn.execute(
+        sa.update(runs)
+        .where(runs.c.id == run["id"], runs.c.version == run["version"])
+        .values(version=run["version"] + 1, updated_at=now, **values)
+    )
+    if result.rowcount != 1:
+        raise ConcurrentUpdate(f"run {run['id']} changed while it was being updated")
+
+
+def _set_roles(conn: sa.Connection, run_id: uuid.UUID, role: str, principals: Sequence[str]) -> None:
+    conn.execute(sa.delete(run_roles).where(run_roles.c.run_id == run_id, run_roles.c.role == role))
+    rows = [{"run_id": run_id, "role": role, "principal": p} for p in dict.fromkeys(principals)]
+    if rows:
+        conn.execute(sa.insert(run_roles), rows)
+
+
+def update_run(
+    conn: sa.Connection, *, run_id: uuid.UUID, changes: Mapping[str, Any], now: dt.datetime
+) -> dict[str, Any]:
+    """Change `label`, `tags`, `run_managers` and/or `run_monitors` (only the keys given). Returns the run."""
+    allowed = {"label", "tags", "run_managers", "run_monitors"}
+    unknown = set(changes) - allowed
+    if unknown:
+        raise KeyError(", ".join(sorted(unknown)))
+    run = get_run(conn, run_id=run_id)
+    if run is None:
+        raise LookupError(str(run_id))
+    values = {
+        key: list(value) if isinstance(value, list | tuple) else value for key, value in changes.items()
+    }
+    _bump(conn, run, values, now=now)
+    if "run_managers" in changes:
+        _set_roles(conn, run_id, roles.RUN_MANAGER, changes["run_managers"])
+    if "run_monitors" in changes:
+        _set_roles(conn, run_id, roles.RUN_MONITOR, changes["run_monitors"])
+    updated = get_run(conn, run_id=run_id)
+    assert updated is not None
+    return updated
+
+
+def _log(conn: sa.Connection, run: Mapping[str, Any], *entries: Any) -> dict[str, Any]:
+    """Append language LogEntry objects at the run's log_seq; return the values that bump log_seq."""
+    append_run_logs(
+        conn,
+        run_id=run["id"],
+        first_seq=run["log_seq"],
+        entries=[
+            LogRow(
+                time=dt.datetime.fromisoformat(entry.time),
+                code=entry.code,
+                description=entry.description,
+                details=entry.details,
+            )
+            for entry in entries
+        ],
+    )
+    return {"log_seq": run["log_seq"] + len(entries)}
+
+
+def cancel_run(conn: sa.Connection, *, run_id: uuid.UUID, now: dt.datetime) -> dict[str, Any]:
+    """Cancel an ACTIVE or INACTIVE run in one transaction: status FAILED with FlowCanceled details, a
+    FlowCanceled log entry (after a FlowStarted one if the executor never took the first step), pending work
+    dropped (except action cancel/release items), and an ACTION_CANCEL item for an in-flight action. A run
+    that already ended is returned unchanged (cancel is idempotent)."""
+    run = get_run(conn, run_id=run_id)
+    if run is None:
+        raise LookupError(str(run_id))
+    if run["status"] in TERMINAL_STATUSES:
+        return run
+    time_text = now.isoformat()
+    entries = [runlog.flow_canceled(time_text)]
+    if run["log_seq"] == 0:
+        # canceled before the executor's first step: the log still starts with FlowStarted
+        entries.insert(0, runlog.flow_started(run["start_time"].isoformat(), run["input"]))
+    values = {
+        "status": "FAILED",
+        "completion_time": now,
+        "details": {
+            "time": time_text,
+            "code": "FlowCanceled",
+            "description": "The Flow Instance was canceled by the user",
+            "details": {},
+        },
+        **_log(conn, run, *entries),
+    }
+    _bump(conn, run, values, now=now)
+    conn.execute(
+        sa.delete(work_items).where(
+            work_items.c.run_id == run_id,
+            work_items.c.kind.not_in([kinds.ACTION_CANCEL, kinds.ACTION_RELEASE]),
+        )
+    )
+    action = (run["cursor"] or {}).get("action")
+    if action:
+        enqueue_work_item(
+            conn,
+            NewWorkItem(run_id=run_id, kind=kinds.ACTION_CANCEL, due_at=now, payload=dict(action)),
+            now=now,
+        )
+    updated = get_run(conn, run_id=run_id)
+    assert updated is not None
+    return updated
+
+
+def resume_run(conn: sa.Connection, *, run_id: uuid.UUID, now: dt.datetime) -> tuple[dict[str, Any], bool]:
+    """Resume an INACTIVE run: ACTIVE, a FlowResumed log entry and a RESUME work item due now. An ACTIVE run
+    is returned unchanged; an ended run raises InvalidRunState. Returns (run, whether it changed)."""
+    run = get_run(conn, run_id=run_id)
+    if run is None:
+        raise LookupError(str(run_id))
+    if run["status"] == "ACTIVE":
+        return run, False
+    if run["status"] != "INACTIVE":
+        raise InvalidRunState(run_id, run["status"], ("ACTIVE", "INACTIVE"))
+    entry = runlog.flow_resumed(now.isoformat())
+    _bump(conn, run, {"status": "ACTIVE", **_log(conn, run, entry)}, now=now)
+    enqueue_work_item(conn, NewWorkItem(run_id=run_id, kind=kinds.RESUME, due_at=now, payload=None), now=now)
+    updated = get_run(conn, run_id=run_id)
+    assert updated is not None
+    return updated, True
+
+
+def release_run(conn: sa.Connection, *, run_id: uuid.UUID) -> dict[str, Any]:
+    """Delete an ended run with its log, roles and work items; return the run as it was."""
+    run = get_run(conn, run_id=run_id)
+    if run is None:
+        raise LookupError(str(run_id))
+    if run["status"] not in RELEASABLE:
+        raise InvalidRunState(run_id, run["status"], RELEASABLE)
+    for table in (work_items, run_logs, run_roles):
+        conn.execute(sa.delete(table).where(table.c.run_id == run_id))
+    conn.execute(sa.delete(runs).where(runs.c.id == run_id))
+    return run
+
+
+def get_run_logs(
+    conn: sa.Connection, *, run_id: uuid.UUID, after_seq: int | None, reverse: bool, limit: int
+) -> tuple[list[dict[str, Any]], int | None]:
+    """A page of log entries in `seq` order (newest first when `reverse`) after `after_seq`. Returns (entries,
+    the seq to continue after if there are more, else None)."""
+    stmt = sa.select(run_logs).where(run_logs.c.run_id == run_id)
+    if after_seq is not None:
+        stmt = stmt.where(run_logs.c.seq < after_seq if reverse else run_logs.c.seq > after_seq)
+    stmt = stmt.order_by(run_logs.c.seq.desc() if reverse else run_logs.c.seq.asc()).limit(limit + 1)
+    rows = [dict(row._mapping) for row in conn.execute(stmt)]
+    more = len(rows) > limit
+    page = rows[:limit]
+    return page, (page[-1]["seq"] if more and page else None)
+
+
+def change_run_lists(
+    conn: sa.Connection,
+    *,
+    run: Mapping[str, Any],
+    now: dt.datetime,
+    set_values: Mapping[str, Sequence[str]] | None = None,
+    add: Mapping[str, Sequence[str]] | None = None,
+    remove: Mapping[str, Sequence[str]] | None = None,
+) -> dict[str, Any]:
+    """Batch change of one run's `tags` / `run_managers` / `run_monitors`: replace (`set_values`), then add,
+    then remove items. Returns the updated run."""
+    lists = {key: list(run[key] or []) for key in ("tags", "run_managers", "run_monitors")}
+    changed: set[str] = set()
+    for key, values in (set_values or {}).items():
+        lists[key] = list(dict.fromkeys(values))
+        changed.add(key)
+    for key, values in (add or {}).items():
+        lists[key] = list(dict.fromkeys([*lists[key], *values]))
+        changed.add(key)
+    for key, values in (remove or {}).items():
+        gone = set(values)
+        lists[key] = [value for value in lists[key] if value not in gone]
+        changed.add(key)
+    if not changed:
+        return dict(run)
+    return update_run(conn, run_id=run["id"], changes={key: lists[key] for key in changed}, now=now)

@@ -1,0 +1,69 @@
+"""Page cost does not grow with the table: the default list queries walk the index that matches ORDER BY
+(SQLite's plan has no temporary sort) and probe role rows by primary key."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from openflows.store import flows, runs
+from openflows.store.db import Database
+from openflows.store.keyset import build_order
+
+URNS = [f"urn:globus:auth:identity:{uuid.uuid4()}"]
+NOW = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+
+
+def plan_of(db: Database, call: Callable[[Any], Any]) -> str:
+    with db.read() as conn:
+        captured: list[tuple[str, Any]] = []
+
+        def capture(
+            conn_: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool
+        ) -> None:
+            captured.append((statement, parameters))
+
+        sa.event.listen(conn, "before_cursor_execute", capture)
+        call(conn)
+        sa.event.remove(conn, "before_cursor_execute", capture)
+        statement, parameters = captured[-1]
+        rows = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters).fetchall()
+    return "\n".join(str(row[-1]) for row in rows)
+
+
+@pytest.fixture
+def sqlite_db(db: Database) -> Database:
+    if db.dialect != "sqlite":
+        pytest.skip("EXPLAIN QUERY PLAN is SQLite's")
+    return db
+
+
+@pytest.mark.parametrize("after", [None, [NOW, uuid.uuid4()]])
+def test_list_runs_walks_the_start_time_index(sqlite_db: Database, after: list[Any] | None) -> None:
+    order = build_order(runs.SORT_FIELDS, [["start_time", True]])
+    plan = plan_of(
+        sqlite_db, lambda conn: runs.list_runs(conn, urns=URNS, order=order, after_key=after, limit=20)
+    )
+    assert "ix_runs_start_time_id" in plan, plan
+    assert "TEMP B-TREE" not in plan, plan
+
+
+def test_list_runs_of_one_flow_walks_the_flow_index(sqlite_db: Database) -> None:
+    order = build_order(runs.SORT_FIELDS, [["start_time", False]])
+    plan = plan_of(
+        sqlite_db,
+        lambda conn: runs.list_runs(conn, urns=URNS, flow_ids=[uuid.uuid4()], order=order, limit=20),
+    )
+    assert "ix_runs_flow_id_start_time_id" in plan and "TEMP B-TREE" not in plan, plan
+
+
+@pytest.mark.parametrize("field", ["updated_at", "created_at", "title"])
+def test_list_flows_walks_the_matching_index(sqlite_db: Database, field: str) -> None:
+    order = build_order(flows.SORT_FIELDS, [[field, True]])
+    plan = plan_of(sqlite_db, lambda conn: flows.list_flows(conn, urns=URNS, order=order, limit=20))
+    assert f"ix_flows_{field}_id" in plan and "TEMP B-TREE" not in plan, plan
