@@ -65,6 +65,20 @@ tokens = sa.Table(
     sa.Index(None, "identity_id"),
 )
 
+oauth_clients = sa.Table(
+    "oauth_clients",
+    metadata,
+    #: the client id (`openflows clients create`), used with the Globus-Auth-compatible token endpoint
+    sa.Column("id", sa.Uuid(), primary_key=True),
+    #: sha256 hex of the client secret; the secret itself is never stored
+    sa.Column("secret_hash", sa.String(64), nullable=False),
+    sa.Column("identity_id", sa.Uuid(), sa.ForeignKey("identities.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("description", sa.String(256), nullable=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("revoked_at", UTCDateTime(), nullable=True),
+    sa.Index(None, "identity_id"),
+)
+
 # --- flows --------------------------------------------------------------------------------------------------------
 
 flows = sa.Table(
@@ -185,7 +199,9 @@ run_logs = sa.Table(
 work_items = sa.Table(
     "work_items",
     metadata,
-    sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column(
+        "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True
+    ),
     sa.Column("run_id", sa.Uuid(), sa.ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
     #: step | poll | timer | cancel | resume | release (engine-defined)
     sa.Column("kind", sa.String(16), nullable=False),
@@ -232,4 +248,43 @@ provider_actions = sa.Table(
     sa.Column("state", JSONType, nullable=True),
     sa.UniqueConstraint("provider", "creator_id", "request_id"),
     sa.Index(None, "provider", "status", "due_at"),
+)
+
+# --- built-in providers' data -------------------------------------------------------------------------------
+
+#: local collections: a collection id (the `endpoint` of Transfer-shaped requests) names a root directory
+collections = sa.Table(
+    "collections",
+    metadata,
+    sa.Column("id", sa.Uuid(), primary_key=True),
+    sa.Column("name", sa.String(128), nullable=False),
+    #: absolute, resolved root directory; every path of the collection resolves inside it
+    sa.Column("root", sa.Text(), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+)
+
+#: functions an administrator registered for the compute provider (`module:callable`)
+compute_functions = sa.Table(
+    "compute_functions",
+    metadata,
+    sa.Column("id", sa.Uuid(), primary_key=True),
+    sa.Column("target", sa.String(512), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+)
+
+#: the search provider's local index: one entry per (index, subject, entry id)
+search_entries = sa.Table(
+    "search_entries",
+    metadata,
+    sa.Column(
+        "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True
+    ),
+    sa.Column("search_index", sa.String(128), nullable=False),
+    sa.Column("subject", sa.String(1024), nullable=False),
+    #: the entry id within the subject ("" for the default entry)
+    sa.Column("entry_id", sa.String(256), nullable=False),
+    sa.Column("visible_to", JSONType, nullable=False),
+    sa.Column("content", JSONType, nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.UniqueConstraint("search_index", "subject", "entry_id"),
 )

@@ -1,0 +1,923 @@
+"""The durable executor: claims due work items, runs one step for each, commits (DESIGN invariants 1-3).
+
+Each work item is handled as: claim (a lease, in its own short transaction) -> read the run -> at most one
+call to an action provider, outside any transaction -> `language.step()` -> commit guarded by the lease and
+the run's `version` (`engine.steps`). A crash at any point loses nothing: an uncommitted step is replayed
+from the work item once its lease expires, and a replayed `/run` carries the same deterministic `request_id`,
+so the provider returns the same action.
+
+Running it (`start()` / `stop()`, embedded in `openflows serve` or alone in `openflows worker`):
+- a claim loop leases due items in batches (up to `CLAIM_BATCH`; an executor holds at most
+  `PREFETCH_FACTOR` items per thread and claims again once no more than one per thread is left) and hands
+  them to the worker threads. It waits for whichever comes first: a wake-up (`wake()`, called by
+  the API after it enqueues, after every commit that enqueued work, and by the LISTEN/NOTIFY listener on
+  PostgreSQL), the earliest due item, or `POLL_FALLBACK_SECONDS` (the fallback when a notification is lost);
+- supervised side tasks: `heartbeat` renews the leases of every item this executor holds, `reaper` returns
+  expired leases, ends overdue runs and purges runs past the retention period, `listener` (PostgreSQL) turns
+  notifications into wake-ups. A side task that dies stops the executor instead of letting it limp on;
+- `stop()` is graceful: no more claims, queued items are handed back at once (their leases released),
+  items in progress finish (or, past the timeout, are handed back), and every lease left is released.
+- `tick()` / `run_until_idle()`: process due items synchronously in the calling thread at the clock's `now`;
+  with a `FakeClock`, tests fire Waits and polls by advancing the clock instead of sleeping.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import queue
+import random
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from ..language.model import (
+    ActionRef,
+    ActionStatus,
+    ActionUnableToRun,
+    Cursor,
+    Decision,
+    Enter,
+    Event,
+    Limits,
+    LogEntry,
+    RunContext,
+    Start,
+    TimerFired,
+    isoformat,
+)
+from ..language.step import step
+from ..providers.base import Caller, ProviderRegistry
+from ..settings import Settings
+from ..store import errors as store_errors
+from ..store import kinds
+from ..store import work as store
+from ..store.db import Database
+from .actions import ActionClient, CallResult
+from .clock import Clock, SystemClock
+from .definitions import DefinitionCache, DefinitionUnavailable
+from .metrics import Metrics
+from .notify import WorkListener
+from .retention import PURGE_INTERVAL_SECONDS, purge_expired_runs
+from .steps import MAIN_KINDS, PollPolicy, Transition, commit_plan, failed_details, log_row, plan_transition
+
+log = logging.getLogger(__name__)
+
+#: longest a worker sleeps before looking for due work enqueued by another process
+POLL_FALLBACK_SECONDS = 0.5  # seconds
+#: how often the reaper ends runs older than `run_max_duration_days`
+OVERDUE_CHECK_SECONDS = 60.0  # seconds
+#: most work items leased by one claim
+CLAIM_BATCH = 10  # items
+#: items an executor holds per worker thread (in progress or queued), so that claims come in batches
+PREFETCH_FACTOR = 2  # items per thread
+#: how long `stop()` lets items in progress finish before handing them back
+STOP_TIMEOUT_SECONDS = 10.0  # seconds
+#: tries of a failing `/run` (network error, 5xx) before ActionUnableToRun
+START_ATTEMPTS = 5  # attempts
+#: tries of a best-effort cancel/release before it is dropped
+SIDE_CALL_ATTEMPTS = 5  # attempts
+#: claims of one item that raised unexpectedly before its run is failed (a bug: do not loop forever)
+MAX_ITEM_ATTEMPTS = 10  # attempts
+#: cap of the back-off between retries of a failing item
+RETRY_MAX_SECONDS = 300.0  # seconds
+
+_LOG_FLOW_TIMEOUT = "FlowTimeout"
+
+
+def default_owner() -> str:
+    """A lease owner name unique to this executor: host, pid and a random suffix."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def _backoff(attempts: int) -> float:
+    return min(2.0 ** max(attempts - 1, 0), RETRY_MAX_SECONDS)
+
+
+class Executor:
+    """Runs flows durably from the `work_items` table."""
+
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        *,
+        registry: ProviderRegistry,
+        clock: Clock | None = None,
+        owner: str | None = None,
+        action_client: ActionClient | None = None,
+        threads: int | None = None,
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self.registry = registry
+        self.clock = clock or SystemClock()
+        self.owner = owner or default_owner()
+        self.actions = action_client or ActionClient(registry)
+        self.threads = max(1, threads if threads is not None else settings.worker_threads)
+        self.limits = Limits(max_run_state_bytes=settings.max_run_state_bytes)
+        self.definitions = DefinitionCache(limits=self.limits)
+        self.poll = PollPolicy(settings.poll_initial_seconds, settings.poll_max_seconds)
+        self.lease_seconds = settings.lease_seconds
+        self.metrics = Metrics()
+        self._stop = threading.Event()
+        self._cond = threading.Condition()
+        self._generation = 0
+        self._threads: list[threading.Thread] = []
+        self._side_threads: list[threading.Thread] = []
+        self._in_progress: set[int] = set()
+        self._in_progress_lock = threading.Lock()
+        #: items claimed and not yet finished (queued or in progress): the heartbeat renews their leases
+        self._held: set[int] = set()
+        self._queue: queue.Queue[store.WorkItem | None] = queue.Queue()
+        #: the name of the side task that died, when one did (the executor then stops)
+        self.failed_task: str | None = None
+        self.listener = WorkListener(db, self._on_notify) if db.dialect == "postgresql" else None
+        #: called after every commit that enqueued work (e.g. another process's NOTIFY); tests may hook it
+        self.on_commit: Callable[[], None] | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the claim loop, the worker threads and the side tasks."""
+        if self._threads:
+            return
+        self._stop.clear()
+        self.failed_task = None
+        self._queue = queue.Queue()  # no stop sentinels left from an earlier run
+        for i in range(self.threads):
+            self._spawn(f"openflows-worker-{i}", self._worker_loop, self._threads)
+        self._spawn("openflows-claim", self._claim_loop, self._threads)
+        side_tasks: dict[str, Callable[[], None]] = {
+            "heartbeat": self._heartbeat_loop,
+            "reaper": self._reaper_loop,
+        }
+        if self.listener is not None:
+            listener = self.listener
+            side_tasks["listener"] = lambda: listener.run(self._stop)
+        for name, target in side_tasks.items():
+            self._spawn(f"openflows-{name}", self._supervised(name, target), self._side_threads)
+        log.info(
+            "executor started with %d worker threads",
+            self.threads,
+            extra={"action": "start_executor", "owner": self.owner, "side_tasks": sorted(side_tasks)},
+        )
+
+    def _spawn(self, name: str, target: Callable[[], None], into: list[threading.Thread]) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        into.append(thread)
+
+    @property
+    def running(self) -> bool:
+        """True between `start()` and `stop()`, unless a side task died."""
+        return bool(self._threads) and not self._stop.is_set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the executor stops (after `stop()` or when a side task died); True if it did."""
+        return self._stop.wait(timeout)
+
+    def stop(self, timeout: float = STOP_TIMEOUT_SECONDS) -> None:
+        """Stop gracefully: claim nothing more, hand back queued items, let items in progress finish (up to
+        `timeout` seconds), then release every lease still held, so other workers carry on at once."""
+        self._stop.set()
+        self.wake()
+        handed_back = self._drain_queue()
+        for _ in self._threads:
+            self._queue.put(None)
+        deadline = time.monotonic() + timeout
+        for thread in [*self._threads, *self._side_threads]:
+            thread.join(max(deadline - time.monotonic(), 0.1))
+        self._threads.clear()
+        self._side_threads.clear()
+        try:
+            handed_back += self.db.transact(store.release_leases, owner=self.owner)
+        except Exception:
+            log.exception("could not release leases on stop", extra={"action": "stop_executor"})
+        with self._in_progress_lock:
+            self._held.clear()
+        self.actions.close()
+        log.info(
+            "executor stopped",
+            extra={"action": "stop_executor", "owner": self.owner, "handed_back": handed_back},
+        )
+
+    def _drain_queue(self) -> int:
+        """Release the leases of claimed items no worker has started."""
+        ids: list[int] = []
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is not None:
+                ids.append(item.id)
+        if not ids:
+            return 0
+        with self._in_progress_lock:
+            self._held.difference_update(ids)
+        try:
+            return self.db.transact(store.release_leases, owner=self.owner, item_ids=ids)
+        except Exception:
+            log.exception("could not hand back queued items", extra={"action": "stop_executor"})
+            return 0
+
+    def wake(self) -> None:
+        """Wake idle workers: new work may be due now (the API calls this after enqueueing)."""
+        with self._cond:
+            self._generation += 1
+            self._cond.notify_all()
+
+    def _on_notify(self) -> None:
+        self.metrics.wakeups.inc(source="notify")
+        self.wake()
+
+    # -- synchronous driving (tests, tools) ----------------------------------------------------------------
+
+    def tick(self, *, limit: int = 100) -> int:
+        """Reap expired leases, then claim and process every item due at the clock's now (up to `limit`)."""
+        self.reap()
+        processed = 0
+        while processed < limit:
+            items = self.claim(limit=min(10, limit - processed))
+            if not items:
+                break
+            for item in items:
+                self.process(item)
+                processed += 1
+        return processed
+
+    def run_until_idle(self, *, max_items: int = 10_000) -> int:
+        """Process due items until none is due at the clock's (unchanging) now; return how many."""
+        total = 0
+        while total < max_items:
+            done = self.tick(limit=min(100, max_items - total))
+            if done == 0:
+                break
+            total += done
+        return total
+
+    def next_due_at(self) -> dt.datetime | None:
+        """The earliest due time of an unleased work item."""
+        with self.db.read() as conn:
+            return store.next_due_at(conn)
+
+    # -- claiming and leases -------------------------------------------------------------------------------
+
+    def claim(self, *, limit: int = 1) -> list[store.WorkItem]:
+        """Lease up to `limit` due items (at most one per run) to this executor."""
+        now = self.clock.now()
+        items = self.db.transact(
+            store.claim_work_items, owner=self.owner, now=now, lease_seconds=self.lease_seconds, limit=limit
+        )
+        for item in items:
+            self.metrics.claim_lag_seconds.observe(max((now - item.due_at).total_seconds(), 0.0))
+        return items
+
+    def reap(self) -> int:
+        """Return expired leases to the pool; return how many."""
+        reaped = self.db.transact(store.reap_expired_leases, now=self.clock.now())
+        if reaped:
+            self.metrics.leases_reaped.inc(reaped)
+            log.info("reaped %d expired leases", reaped, extra={"action": "reap_leases", "count": reaped})
+        return reaped
+
+    def renew_leases(self) -> int:
+        """Extend the leases of every item this executor holds (queued or in progress); return how many."""
+        with self._in_progress_lock:
+            ids = sorted(self._held | self._in_progress)
+        if not ids:
+            return 0
+        renewed = self.db.transact(
+            store.renew_leases,
+            owner=self.owner,
+            item_ids=ids,
+            now=self.clock.now(),
+            lease_seconds=self.lease_seconds,
+        )
+        if renewed < len(ids):  # finished meanwhile, or expired and reaped (then the step is discarded)
+            log.debug(
+                "%d of %d leases not renewed",
+                len(ids) - renewed,
+                len(ids),
+                extra={"action": "renew_leases", "owner": self.owner},
+            )
+        return renewed
+
+    def purge(self) -> int:
+        """Delete ended runs older than the retention period; return how many."""
+        purged = purge_expired_runs(
+            self.db, now=self.clock.now(), retention_days=self.settings.retention_days
+        )
+        if purged:
+            self.metrics.runs_purged.inc(purged)
+        return purged
+
+    # -- processing one item -------------------------------------------------------------------------------
+
+    def process(self, item: store.WorkItem) -> None:
+        """Handle one claimed item; never raises (failures are logged and the item retried later)."""
+        with self._in_progress_lock:
+            self._in_progress.add(item.id)
+        started = time.monotonic()
+        outcome = "ok"
+        try:
+            handler = {
+                kinds.STEP: self._do_step,
+                kinds.ACTION_START: self._do_action_start,
+                kinds.ACTION_POLL: self._do_action_poll,
+                kinds.RESUME: self._do_resume,
+                kinds.ACTION_CANCEL: self._do_side_call,
+                kinds.ACTION_RELEASE: self._do_side_call,
+            }.get(item.kind)
+            if handler is None:
+                log.error("unknown work item kind %r", item.kind, extra=self._extra("drop_item", item))
+                self._complete(item)
+                return
+            handler(item)
+        except Exception as exc:
+            outcome = "error"
+            self._on_unexpected(item, exc)
+        finally:
+            with self._in_progress_lock:
+                self._in_progress.discard(item.id)
+                self._held.discard(item.id)
+            self.metrics.steps.inc(kind=item.kind, outcome=outcome)
+            self.metrics.step_seconds.observe(time.monotonic() - started, kind=item.kind)
+
+    def _on_unexpected(self, item: store.WorkItem, exc: Exception) -> None:
+        log.exception("work item %s (%s) failed", item.id, item.kind, extra=self._extra("item_error", item))
+        try:
+            if item.attempts >= MAX_ITEM_ATTEMPTS:
+                if item.kind in MAIN_KINDS:
+                    self._fail_run(item, "States.Runtime", f"The engine could not process this run: {exc}")
+                else:
+                    self._complete(item)
+                return
+            due = self.clock.now() + dt.timedelta(seconds=_backoff(item.attempts))
+            self.db.transact(store.release_lease, item_id=item.id, owner=self.owner, due_at=due)
+        except Exception:
+            log.exception("could not reschedule work item %s", item.id, extra=self._extra("item_error", item))
+
+    def _extra(self, action: str, item: store.WorkItem | None = None, **more: Any) -> dict[str, Any]:
+        extra: dict[str, Any] = {"action": action}
+        if item is not None:
+            extra.update(run_id=str(item.run_id), item_id=item.id, kind=item.kind, attempt=item.attempts)
+            payload = item.payload or {}
+            state = payload.get("state") or (payload.get("start") or {}).get("state")
+            if state:
+                extra["state"] = state
+        extra.update(more)
+        return extra
+
+    def _load(self, item: store.WorkItem) -> store.RunForStep | None:
+        """The item's run, or None (and the item dropped) when the run is gone or has ended.
+
+        Whether the item still fits the run is checked against the cursor by each handler: a run has a single
+        chain of main items (every commit deletes the others), so a mismatch only follows a concurrent change.
+        """
+        with self.db.read() as conn:
+            run = store.load_run_for_step(conn, item.run_id)
+        if run is None or run.is_terminal:
+            self._complete(item)
+            return None
+        return run
+
+    def _complete(self, item: store.WorkItem) -> None:
+        self.db.transact(store.complete_work_item, item_id=item.id, owner=self.owner)
+
+    def _definition(self, run: store.RunForStep) -> Any:
+        cached = self.definitions.peek(run.flow_id, run.flow_version)
+        if cached is not None:  # versions never change: no transaction needed
+            return cached
+        with self.db.read() as conn:
+            return self.definitions.get(conn, run.flow_id, run.flow_version)
+
+    def _context(self, run: store.RunForStep) -> RunContext:
+        data = dict(run.context)
+        fields = {name: data[name] for name in RunContext.__dataclass_fields__ if name in data}
+        fields.setdefault("flow_id", str(run.flow_id))
+        fields.setdefault("run_id", str(run.id))
+        if "identities" in fields:
+            fields["identities"] = tuple(fields["identities"] or ())
+        if fields.get("token_info") is None:
+            fields.pop("token_info", None)
+        return RunContext(**fields)
+
+    def _step(self, run: store.RunForStep, event: Event, *, run_state: Any = None) -> Decision:
+        definition = self._definition(run)
+        state = run.run_state if run_state is None else run_state
+        return step(
+            definition,
+            Cursor.from_dict(run.cursor),
+            state,
+            event,
+            context=self._context(run),
+            now=self.clock.now(),
+            random=random.Random(f"{run.id}/{run.version}"),
+            limits=self.limits,
+        )
+
+    def _commit(
+        self,
+        item: store.WorkItem,
+        run: store.RunForStep,
+        decision: Decision,
+        *,
+        poll_interval: float | None = None,
+        next_change_at: dt.datetime | None = None,
+    ) -> Transition | None:
+        """Plan and commit; None when the commit lost its lease or the run changed (the decision is
+        discarded)."""
+        now = self.clock.now()
+        plan = plan_transition(
+            run, decision, now=now, poll=self.poll, poll_interval=poll_interval, next_change_at=next_change_at
+        )
+        try:
+            self.db.transact(commit_plan, run, plan, now=now, item_id=item.id, lease_owner=self.owner)
+        except store_errors.ConcurrentUpdate as exc:
+            log.info("step discarded: %s", exc, extra=self._extra("discard_step", item))
+            # the item is ours still (the run changed under us): give it back so it is re-read at once
+            self.db.transact(store.release_lease, item_id=item.id, owner=self.owner)
+            return None
+        level = logging.INFO if plan.completion_time is not None else logging.DEBUG
+        log.log(
+            level,
+            "run %s: %s -> %s",
+            run.id,
+            run.status,
+            plan.status,
+            extra=self._extra(
+                "commit_step",
+                item,
+                state=decision.cursor.state,
+                transitions=decision.transitions,
+                status=plan.status,
+            ),
+        )
+        self.metrics.transitions.inc(decision.transitions)
+        if item.kind == kinds.STEP and (item.payload or {}).get("event", "start") == "start":
+            self.metrics.runs_started.inc()
+        if plan.completion_time is not None:
+            self.metrics.runs_finished.inc(status=plan.status)
+        if plan.next_items:
+            self._notify()
+        return plan
+
+    def _notify(self) -> None:
+        self.wake()
+        if self.on_commit is not None:
+            self.on_commit()
+
+    # -- STEP ----------------------------------------------------------------------------------------------
+
+    def _do_step(self, item: store.WorkItem) -> None:
+        run = self._load(item)
+        if run is None:
+            return
+        event_name = (item.payload or {}).get("event", "start")
+        event: Event
+        run_state = None
+        if event_name == "start":
+            if run.log_seq and Cursor.from_dict(run.cursor).state is not None:
+                self._complete(item)  # already started (a duplicate start item)
+                return
+            event, run_state = Start(), run.input
+        elif event_name == "timer":
+            state = self._definition(run).states.get(Cursor.from_dict(run.cursor).state or "")
+            if state is None or state.type_name != "Wait":
+                self._complete(item)
+                return
+            event = TimerFired()
+        else:
+            event = Enter()
+        try:
+            decision = self._step(run, event, run_state=run_state)
+        except DefinitionUnavailable as exc:
+            self._fail_run(item, "States.Runtime", str(exc), run=run)
+            return
+        self._commit(item, run, decision)
+
+    # -- ACTION_START --------------------------------------------------------------------------------------
+
+    def _caller(self, run: store.RunForStep, run_as: str | None) -> Caller:
+        if run_as == "Flow":
+            return Caller(identity=f"urn:globus:auth:identity:{run.flow_id}")
+        return Caller(identity=run.run_owner)
+
+    def _token(self, run: store.RunForStep, run_as: str | None) -> str | None:
+        """A bearer token for an external provider: the role token the run input supplies in `_tokens`."""
+        tokens = run.input.get("_tokens") if isinstance(run.input, dict) else None
+        if isinstance(tokens, dict) and run_as and isinstance(tokens.get(run_as), str):
+            return tokens[run_as]
+        return None
+
+    def _do_action_start(self, item: store.WorkItem) -> None:
+        run = self._load(item)
+        if run is None:
+            return
+        start = (item.payload or {}).get("start") or {}
+        cursor = Cursor.from_dict(run.cursor)
+        if cursor.state != start.get("state") or cursor.action is not None:
+            self._complete(item)
+            return
+        request = {"request_id": start["request_id"], "body": start.get("body")}
+        extra = self._extra("start_action", item, state=start.get("state"), request_id=start["request_id"])
+        log.debug("starting action at %s", start["action_url"], extra=extra)
+        result = self.actions.start(
+            start["action_url"],
+            request,
+            caller=self._caller(run, start.get("run_as")),
+            token=self._token(run, start.get("run_as")),
+        )
+        event: Event
+        if result.ok:
+            event = ActionStatus(result.status or {})
+        elif result.outcome == "transient" and item.attempts < START_ATTEMPTS:
+            self._retry_later(item, result, "start_action_retry")
+            return
+        else:
+            event = ActionUnableToRun(
+                result.error or {"code": "ActionUnableToRun", "description": "unknown error"}
+            )
+        decision = self._step(run, event)
+        plan = self._commit(item, run, decision, next_change_at=result.next_change_at)
+        if plan is None and result.ok:
+            self._cancel_orphan(run, start, result)
+
+    def _retry_later(self, item: store.WorkItem, result: CallResult, action: str) -> None:
+        delay = _backoff(item.attempts)
+        log.warning(
+            "action provider call failed (%s), retrying in %.0f s",
+            (result.error or {}).get("description"),
+            delay,
+            extra=self._extra(action, item),
+        )
+        due = self.clock.now() + dt.timedelta(seconds=delay)
+        self.db.transact(store.release_lease, item_id=item.id, owner=self.owner, due_at=due)
+
+    def _cancel_orphan(self, run: store.RunForStep, start: dict[str, Any], result: CallResult) -> None:
+        """The run changed while its action was being started: if the run has ended, cancel that action."""
+        status = result.status or {}
+        if status.get("status") not in ("ACTIVE", "INACTIVE"):
+            return
+        with self.db.read() as conn:
+            now_run = store.load_run_for_step(conn, run.id)
+        if now_run is None or not now_run.is_terminal:
+            return  # gone, or another worker carried on (with the same request_id, hence the same action)
+        payload = {
+            "action_url": start["action_url"],
+            "action_id": str(status.get("action_id")),
+            "request_id": start["request_id"],
+            "run_as": start.get("run_as") or "User",
+            "started_at": isoformat(self.clock.now()),
+            "deadline": isoformat(self.clock.now()),
+            "last_status": status.get("status"),
+        }
+        now = self.clock.now()
+        self.db.transact(
+            store.enqueue_work_item,
+            store.NewWorkItem(run_id=run.id, kind=kinds.ACTION_CANCEL, due_at=now, payload=payload),
+            now=now,
+        )
+        self._notify()
+
+    # -- ACTION_POLL and RESUME ------------------------------------------------------------------------------
+
+    def _do_action_poll(self, item: store.WorkItem) -> None:
+        run = self._load(item)
+        if run is None:
+            return
+        cursor = Cursor.from_dict(run.cursor)
+        payload = item.payload or {}
+        ref = cursor.action
+        if ref is None or ref.action_id != payload.get("action_id", ref.action_id):
+            self._complete(item)
+            return
+        result = self.actions.status(
+            ref.action_url,
+            ref.action_id,
+            caller=self._caller(run, ref.run_as),
+            token=self._token(run, ref.run_as),
+        )
+        interval = payload.get("interval")
+        status = self._status_from(result, ref)
+        self.metrics.action_polls.inc(
+            provider=_provider_label(ref.action_url),
+            result=str((result.status or {}).get("status")) if result.ok else result.outcome,
+        )
+        if status is None:  # transient failure before the deadline: poll again later
+            next_interval = self.poll.next_interval(interval)
+            due = self.clock.now() + dt.timedelta(seconds=next_interval)
+            deadline = dt.datetime.fromisoformat(ref.deadline)
+            if deadline > self.clock.now():
+                due = min(due, deadline)
+            self.db.transact(
+                store.release_lease,
+                item_id=item.id,
+                owner=self.owner,
+                due_at=due,
+                payload={**payload, "interval": next_interval},
+            )
+            return
+        decision = self._step(run, ActionStatus(status))
+        self._commit(item, run, decision, poll_interval=interval, next_change_at=result.next_change_at)
+
+    def _status_from(self, result: CallResult, ref: ActionRef) -> dict[str, Any] | None:
+        """The status to deliver for a poll: the provider's, a FAILED one when it refused (e.g. 404), the last
+        known one when it is unreachable past the deadline (so ActionTimeout fires), or None to retry."""
+        if result.ok:
+            return result.status
+        if result.outcome == "rejected":
+            return {
+                "action_id": ref.action_id,
+                "status": "FAILED",
+                "display_status": "FAILED",
+                "details": result.error,
+            }
+        if self.clock.now() >= dt.datetime.fromisoformat(ref.deadline):
+            return {"action_id": ref.action_id, "status": ref.last_status, "details": result.error}
+        return None
+
+    def _do_resume(self, item: store.WorkItem) -> None:
+        run = self._load(item)
+        if run is None:
+            return
+        cursor = Cursor.from_dict(run.cursor)
+        ref = cursor.action
+        if ref is None:
+            if cursor.state is None:
+                self._complete(item)
+                return
+            decision = self._step(run, Enter())
+            self._commit(item, run, decision)
+            return
+        caller, token = self._caller(run, ref.run_as), self._token(run, ref.run_as)
+        result = self.actions.resume(ref.action_url, ref.action_id, caller=caller, token=token)
+        if result.outcome == "transient" and item.attempts < START_ATTEMPTS:
+            self._retry_later(item, result, "resume_action_retry")
+            return
+        if not result.ok:  # resume unsupported or refused: look at the action as it is
+            result = self.actions.status(ref.action_url, ref.action_id, caller=caller, token=token)
+        status = self._status_from(result, ref)
+        if status is None:
+            self._retry_later(item, result, "resume_action_retry")
+            return
+        decision = self._step(run, ActionStatus(status))
+        self._commit(item, run, decision, next_change_at=result.next_change_at)
+
+    # -- ACTION_CANCEL / ACTION_RELEASE ----------------------------------------------------------------------
+
+    def _do_side_call(self, item: store.WorkItem) -> None:
+        payload = item.payload or {}
+        action_url, action_id = payload.get("action_url"), payload.get("action_id")
+        if not action_url or not action_id:
+            self._complete(item)
+            return
+        with self.db.read() as conn:
+            run = store.load_run_for_step(conn, item.run_id)
+        if run is None:
+            self._complete(item)
+            return
+        run_as = payload.get("run_as")
+        call = self.actions.cancel if item.kind == kinds.ACTION_CANCEL else self.actions.release
+        result = call(
+            action_url, str(action_id), caller=self._caller(run, run_as), token=self._token(run, run_as)
+        )
+        name = "cancel_action" if item.kind == kinds.ACTION_CANCEL else "release_action"
+        if result.outcome == "transient" and item.attempts < SIDE_CALL_ATTEMPTS:
+            self._retry_later(item, result, name)
+            return
+        log.debug(
+            "%s of action %s: %s",
+            name,
+            action_id,
+            result.outcome,
+            extra=self._extra(name, item, action_id=str(action_id), outcome=result.outcome),
+        )
+        self._complete(item)
+
+    # -- ending runs -----------------------------------------------------------------------------------------
+
+    def _fail_run(
+        self, item: store.WorkItem, error: str, cause: str, *, run: store.RunForStep | None = None
+    ) -> None:
+        """End the item's run FAILED (engine-side failure) and drop its pending steps."""
+        if run is None:
+            with self.db.read() as conn:
+                run = store.load_run_for_step(conn, item.run_id)
+            if run is None or run.is_terminal:
+                self._complete(item)
+                return
+        now = self.clock.now()
+        state = Cursor.from_dict(run.cursor).state
+        entry = LogEntry(
+            isoformat(now),
+            "FlowFailed",
+            f"The Flow Instance failed with error {error}",
+            {"error": error, "cause": cause, "state_name": state},
+        )
+        self._end_run(
+            run,
+            status="FAILED",
+            details=failed_details(error, cause, state),
+            entry=entry,
+            item=item,
+        )
+
+    def _end_run(
+        self,
+        run: store.RunForStep,
+        *,
+        status: str,
+        details: dict[str, Any],
+        entry: LogEntry,
+        item: store.WorkItem | None,
+    ) -> bool:
+        now = self.clock.now()
+        cursor = Cursor.from_dict(run.cursor)
+        side: list[store.NewWorkItem] = []
+        if cursor.action is not None:
+            side.append(
+                store.NewWorkItem(
+                    run_id=run.id,
+                    kind=kinds.ACTION_CANCEL,
+                    due_at=now,
+                    payload={
+                        "action_url": cursor.action.action_url,
+                        "action_id": cursor.action.action_id,
+                        "request_id": cursor.action.request_id,
+                        "run_as": cursor.action.run_as,
+                    },
+                )
+            )
+        try:
+            self.db.transact(
+                store.commit_transition,
+                run=run,
+                now=now,
+                consumed_item_id=item.id if item is not None else None,
+                lease_owner=self.owner,
+                status=status,
+                details=details,
+                completion_time=now,
+                log_entries=[log_row(entry)],
+                next_items=side,
+                delete_pending=MAIN_KINDS,
+            )
+        except store_errors.ConcurrentUpdate:
+            return False
+        self.metrics.runs_finished.inc(status=status)
+        if side:
+            self._notify()
+        return True
+
+    def end_overdue_runs(self) -> int:
+        """End (status ENDED, code FlowTimeout) unfinished runs older than `run_max_duration_days`."""
+        now = self.clock.now()
+        limit_days = self.settings.run_max_duration_days
+        with self.db.read() as conn:
+            run_ids = store.list_overdue_runs(conn, started_before=now - dt.timedelta(days=limit_days))
+        ended = 0
+        for run_id in run_ids:
+            with self.db.read() as conn:
+                run = store.load_run_for_step(conn, run_id)
+            if run is None or run.is_terminal:
+                continue
+            description = f"The Flow run exceeded the maximum run duration of {limit_days} days"
+            details = {"code": "FlowTimeout", "description": description}
+            entry = LogEntry(
+                isoformat(now), _LOG_FLOW_TIMEOUT, description, {"max_duration_days": limit_days}
+            )
+            if self._end_run(run, status="ENDED", details=details, entry=entry, item=None):
+                ended += 1
+                log.info(
+                    "run %s ended: too old",
+                    run_id,
+                    extra={"action": "end_overdue_run", "run_id": str(run_id)},
+                )
+        return ended
+
+    # -- threads ---------------------------------------------------------------------------------------------
+
+    def _claim_loop(self) -> None:
+        """Claim due items in batches for idle worker threads; wait for a wake-up, the next due time or the
+        polling fallback when there is nothing to do."""
+        capacity = self.threads * PREFETCH_FACTOR
+        while not self._stop.is_set():
+            with self._cond:
+                generation = self._generation
+            with self._in_progress_lock:
+                held = len(self._held)
+            if held > self.threads:  # every thread is busy and more items are queued: claim later, in bulk
+                self._wait(generation, POLL_FALLBACK_SECONDS)
+                continue
+            limit = min(capacity - held, CLAIM_BATCH)
+            try:
+                items = self.claim(limit=limit)
+            except Exception:
+                log.exception("claiming work failed", extra={"action": "claim_error", "owner": self.owner})
+                self._stop.wait(1.0)
+                continue
+            if self._stop.is_set():  # stopping: give back what was just claimed
+                if items:
+                    self.db.transact(store.release_leases, owner=self.owner, item_ids=[i.id for i in items])
+                break
+            with self._in_progress_lock:
+                self._held.update(item.id for item in items)
+            for item in items:
+                self._queue.put(item)
+            if len(items) < limit:
+                self._sleep(generation)
+
+    def _worker_loop(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            if self._stop.is_set():  # stopping: hand it back instead of starting it
+                with self._in_progress_lock:
+                    self._held.discard(item.id)
+                try:
+                    self.db.transact(store.release_leases, owner=self.owner, item_ids=[item.id])
+                except Exception:
+                    log.exception("could not hand back an item", extra=self._extra("stop_executor", item))
+                continue
+            self.process(item)
+            self.wake()  # a thread is free again: the claim loop may lease more
+
+    def _sleep(self, generation: int) -> None:
+        timeout = POLL_FALLBACK_SECONDS
+        try:
+            due = self.next_due_at()
+        except Exception:
+            due = None
+        if due is not None:
+            timeout = min(timeout, max((due - self.clock.now()).total_seconds(), 0.0))
+        if timeout <= 0:
+            return
+        self._wait(generation, timeout)
+
+    def _wait(self, generation: int, timeout: float) -> None:
+        with self._cond:
+            if self._generation == generation and not self._stop.is_set():
+                self._cond.wait(timeout)
+
+    def _supervised(self, name: str, target: Callable[[], None]) -> Callable[[], None]:
+        """Run a side task; if it ends while the executor runs, stop the executor (it must not limp on)."""
+
+        def run() -> None:
+            try:
+                target()
+            except Exception:
+                log.exception("side task %s died", name, extra={"action": "side_task_error", "task": name})
+            if not self._stop.is_set():
+                self.failed_task = name
+                log.error(
+                    "side task %s stopped; stopping the executor",
+                    name,
+                    extra={"action": "side_task_error", "task": name},
+                )
+                self._stop.set()
+                self.wake()
+
+        return run
+
+    def _heartbeat_loop(self) -> None:
+        interval = max(self.lease_seconds / 3, 0.05)
+        while not self._stop.wait(interval):
+            try:
+                self.renew_leases()
+            except Exception:
+                log.exception("renewing leases failed", extra={"action": "heartbeat_error"})
+
+    def _reaper_loop(self) -> None:
+        interval = max(self.lease_seconds / 2, 0.05)
+        elapsed = 0.0
+        last_overdue = last_purge = -1e9
+        while not self._stop.wait(interval):
+            elapsed += interval
+            try:
+                if self.reap():
+                    self.wake()
+                if elapsed - last_overdue >= OVERDUE_CHECK_SECONDS:
+                    last_overdue = elapsed
+                    self.end_overdue_runs()
+                if elapsed - last_purge >= PURGE_INTERVAL_SECONDS:
+                    last_purge = elapsed
+                    self.purge()
+            except Exception:
+                log.exception("reaper failed", extra={"action": "reaper_error"})
+
+
+def _provider_label(action_url: str) -> str:
+    """A bounded label for an action URL: host and first path segment (no ids, no query)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(action_url)
+    segment = parts.path.strip("/").split("/", 1)[0]
+    return f"{parts.netloc}/{segment}" if segment else parts.netloc or action_url[:64]

@@ -1,0 +1,196 @@
+"""The Action Provider interface of the built-in providers (spec/flows-language.md §11), their errors, and the
+registry that maps action URLs to them.
+
+A built-in provider is used two ways: in-process by the engine (`engine.actions` calls these methods directly)
+and over HTTP (`providers.http` exposes each one at `/actions/<name>`). Both go through the same methods, so
+the two behave identically.
+
+The registry answers "is this ActionUrl one of ours?": `<base>/actions/<name>` for every base URL this server
+is reachable at, and, when `emulate_globus_providers` is on, the Globus-hosted URL of each provider
+(e.g. `https://actions.globus.org/hello_world`).
+"""
+
+from __future__ import annotations
+
+import abc
+import datetime as dt
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+#: statuses after which an action never changes
+TERMINAL_ACTION_STATUSES = frozenset({"SUCCEEDED", "FAILED"})
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who calls a provider: an identity URN and the group URNs it belongs to."""
+
+    identity: str
+    groups: tuple[str, ...] = ()
+
+    @property
+    def principals(self) -> frozenset[str]:
+        return frozenset((self.identity, *self.groups))
+
+
+class ProviderError(Exception):
+    """An Action Provider error: HTTP status plus the body `{"code", "description"}` (APT error shape)."""
+
+    status_code = 500
+    code = "ActionProviderError"
+
+    def __init__(self, description: str | None = None) -> None:
+        super().__init__(description or (self.__doc__ or "").strip().splitlines()[0])
+        self.description = str(self.args[0])
+
+    def body(self) -> dict[str, Any]:
+        return {"code": self.code, "description": self.description}
+
+
+class BadActionRequest(ProviderError):
+    """The action request is invalid."""
+
+    status_code = 400
+    code = "BadActionRequest"
+
+
+class UnauthorizedRequest(ProviderError):
+    """The request carries no valid bearer token."""
+
+    status_code = 401
+    code = "UnauthorizedRequest"
+
+
+class ForbiddenRequest(ProviderError):
+    """The caller may not do this to this action."""
+
+    status_code = 403
+    code = "ForbiddenRequest"
+
+
+class ActionNotFound(ProviderError):
+    """No such action (it never existed, or it was released)."""
+
+    status_code = 404
+    code = "ActionNotFound"
+
+
+class ActionConflict(ProviderError):
+    """The action is not in a state that allows this operation."""
+
+    status_code = 409
+    code = "ActionConflict"
+
+
+class Provider(abc.ABC):
+    """One built-in action provider. Methods return action status documents (spec §11 "Action Status")."""
+
+    #: URL path segment: the provider is served at `/actions/<name>`
+    name: str
+    #: Globus-hosted URLs this provider stands in for when emulation is on
+    hosted_urls: tuple[str, ...] = ()
+
+    @abc.abstractmethod
+    def introspect(self) -> dict[str, Any]:
+        """The provider description (`GET /`)."""
+
+    @abc.abstractmethod
+    def run(self, request: dict[str, Any], caller: Caller) -> tuple[dict[str, Any], bool]:
+        """Start an action (`POST /run`); return (status document, created). Idempotent on
+        `(caller, request_id)`: a repeated request returns the existing action with created=False."""
+
+    @abc.abstractmethod
+    def status(self, action_id: str, caller: Caller) -> dict[str, Any]:
+        """The action's status (`GET /{id}/status`)."""
+
+    @abc.abstractmethod
+    def cancel(self, action_id: str, caller: Caller) -> dict[str, Any]:
+        """Ask the action to stop (`POST /{id}/cancel`); return its status."""
+
+    @abc.abstractmethod
+    def release(self, action_id: str, caller: Caller) -> dict[str, Any]:
+        """Forget a finished action (`POST /{id}/release`); return its final status."""
+
+    @abc.abstractmethod
+    def resume(self, action_id: str, caller: Caller) -> dict[str, Any]:
+        """Resume an INACTIVE action (`POST /{id}/resume`); return its status."""
+
+    @abc.abstractmethod
+    def log(
+        self, action_id: str, caller: Caller, *, limit: int = 10, reverse_order: bool = False
+    ) -> dict[str, Any]:
+        """The action's log (`GET /{id}/log`)."""
+
+    def next_change_at(self, action_id: str) -> dt.datetime | None:
+        """When the action will next change by itself (e.g. end of `sleep_time`), if the provider knows.
+
+        The engine schedules its next poll no later than this, so a built-in action's completion is noticed at
+        once instead of at the next back-off.
+        """
+        return None
+
+
+def normalize_url(url: str) -> str:
+    """Lower-case scheme and host, no default port, no trailing slash, no query: for comparing action URLs."""
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    port = parts.port
+    if port is not None and not ((scheme == "http" and port == 80) or (scheme == "https" and port == 443)):
+        host = f"{host}:{port}"
+    path = parts.path.rstrip("/")
+    return f"{scheme}://{host}{path}"
+
+
+class ProviderRegistry:
+    """The built-in providers by name, and the action URLs that reach each of them."""
+
+    def __init__(
+        self,
+        providers: Iterable[Provider] = (),
+        *,
+        base_urls: Iterable[str] = (),
+        emulate_globus_providers: bool = True,
+    ) -> None:
+        self._providers: dict[str, Provider] = {}
+        self._urls: dict[str, Provider] = {}
+        self._base_urls: list[str] = []
+        self.emulate_globus_providers = emulate_globus_providers
+        for provider in providers:
+            self.add(provider)
+        for base in base_urls:
+            self.add_base_url(base)
+
+    def add(self, provider: Provider) -> None:
+        """Register a provider (at every known base URL, and at its hosted URLs when emulating)."""
+        self._providers[provider.name] = provider
+        for base in self._base_urls:
+            self._urls[normalize_url(f"{base.rstrip('/')}/actions/{provider.name}")] = provider
+        if self.emulate_globus_providers:
+            for hosted in provider.hosted_urls:
+                self._urls[normalize_url(hosted)] = provider
+
+    def add_base_url(self, base_url: str) -> None:
+        """Declare another URL at which this server is reachable (e.g. the public URL, the listening
+        address)."""
+        self._base_urls.append(base_url)
+        for provider in self._providers.values():
+            self._urls[normalize_url(f"{base_url.rstrip('/')}/actions/{provider.name}")] = provider
+
+    def resolve(self, action_url: str) -> Provider | None:
+        """The built-in provider serving `action_url`, or None if the URL is someone else's."""
+        try:
+            return self._urls.get(normalize_url(action_url))
+        except ValueError:
+            return None
+
+    def get(self, name: str) -> Provider | None:
+        return self._providers.get(name)
+
+    def __iter__(self) -> Iterator[Provider]:
+        return iter(list(self._providers.values()))
+
+    def __len__(self) -> int:
+        return len(self._providers)

@@ -1,0 +1,403 @@
+"""The built-in `hello_world` action provider (spec/flows-language.md §12), a stand-in for
+`https://actions.globus.org/hello_world`.
+
+Body: `echo_string` (default "hello world"), `sleep_time` (seconds the action stays ACTIVE), and
+`required_dependent_scope` (the action is INACTIVE with a ConsentRequired reason until it is resumed).
+Output `details`: `{"Hello": "World", "hello": <echo_string>}`.
+
+Actions live in the `provider_actions` table, so they survive restarts; a run with the same `(creator,
+request_id)` returns the existing action (idempotent start). Progress is computed from the clock when the
+action is read: an ACTIVE action whose `due_at` has passed is SUCCEEDED from `due_at` on.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import uuid
+from typing import Any
+
+import sqlalchemy as sa
+
+from ..engine.clock import Clock, SystemClock
+from ..store import errors as store_errors
+from ..store.db import Database
+from ..store.schema import provider_actions
+from .base import (
+    TERMINAL_ACTION_STATUSES,
+    ActionConflict,
+    ActionNotFound,
+    BadActionRequest,
+    Caller,
+    ForbiddenRequest,
+    Provider,
+)
+
+#: the scope of the hosted Hello World provider
+HELLO_WORLD_SCOPE = "https://auth.globus.org/scopes/actions.globus.org/hello_world"
+#: longest accepted `sleep_time` (the providers' default maximum deadline, P30D)
+MAX_SLEEP_SECONDS = 30 * 24 * 3600  # seconds
+#: `echo_string` when the body has none
+DEFAULT_ECHO_STRING = "hello world"
+
+INPUT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "echo_string": {"type": "string", "description": "A string to echo back in the action's details"},
+        "sleep_time": {
+            "type": "number",
+            "minimum": 0,
+            "maximum": MAX_SLEEP_SECONDS,
+            "description": "Seconds the action stays ACTIVE before it succeeds",
+        },
+        "required_dependent_scope": {
+            "type": "string",
+            "description": "Make the action INACTIVE (consent required for this scope) until it is resumed",
+        },
+    },
+    "additionalProperties": True,
+}
+
+
+def _iso(t: dt.datetime | None) -> str | None:
+    return None if t is None else t.astimezone(dt.UTC).isoformat()
+
+
+class HelloWorldProvider(Provider):
+    """Hello World: echo a string, optionally after sleeping or after a (simulated) consent."""
+
+    name = "hello_world"
+    hosted_urls = (
+        "https://actions.globus.org/hello_world",
+        "https://actions.automate.globus.org/hello_world",
+    )
+
+    def __init__(self, db: Database, *, clock: Clock | None = None) -> None:
+        self.db = db
+        self.clock = clock or SystemClock()
+
+    # -- description ---------------------------------------------------------------------------------------
+
+    def introspect(self) -> dict[str, Any]:
+        return {
+            "types": ["Action"],
+            "api_version": "1.0",
+            "title": "Hello World",
+            "subtitle": "An action provider that says hello",
+            "description": "Echoes echo_string; sleep_time keeps the action ACTIVE that long; "
+            "required_dependent_scope makes it INACTIVE (consent required) until resumed.",
+            "keywords": ["hello", "test"],
+            "globus_auth_scope": HELLO_WORLD_SCOPE,
+            "admin_contact": "openflows",
+            "visible_to": ["public"],
+            "runnable_by": ["all_authenticated_users"],
+            "administered_by": [],
+            "synchronous": False,
+            "log_supported": True,
+            "maximum_deadline": "P30D",
+            "input_schema": INPUT_SCHEMA,
+            "event_types": None,
+        }
+
+    # -- operations ----------------------------------------------------------------------------------------
+
+    def run(self, request: dict[str, Any], caller: Caller) -> tuple[dict[str, Any], bool]:
+        request_id, body, extras = _check_request(request)
+        now = self.clock.now()
+        try:
+            return self.db.transact(self._run, caller, request_id, body, extras, now)
+        except store_errors.UniqueViolation:
+            # another request with the same request_id won the race: answer with its action
+            return self.db.transact(self._run, caller, request_id, body, extras, now)
+
+    def _run(
+        self,
+        conn: sa.Connection,
+        caller: Caller,
+        request_id: str,
+        body: dict[str, Any],
+        extras: dict,
+        now: dt.datetime,
+    ) -> tuple[dict[str, Any], bool]:
+        existing = conn.execute(
+            sa.select(provider_actions).where(
+                provider_actions.c.provider == self.name,
+                provider_actions.c.creator_id == caller.identity,
+                provider_actions.c.request_id == request_id,
+            )
+        ).one_or_none()
+        if existing is not None:
+            if existing.body != body:
+                raise ActionConflict(f"request_id {request_id!r} was already used with a different body")
+            if existing.released_at is not None:
+                raise ActionNotFound(f"the action for request_id {request_id!r} was released")
+            return self._document(self._advance(conn, existing._mapping, now)), False
+        echo = body.get("echo_string", DEFAULT_ECHO_STRING)
+        sleep = float(body.get("sleep_time") or 0)
+        scope = body.get("required_dependent_scope")
+        values: dict[str, Any] = {
+            "id": uuid.uuid4(),
+            "provider": self.name,
+            "creator_id": caller.identity,
+            "request_id": request_id,
+            "body": body,
+            "label": extras.get("label"),
+            "monitor_by": extras.get("monitor_by") or [],
+            "manage_by": extras.get("manage_by") or [],
+            "release_after": extras.get("release_after"),
+            "start_time": now,
+            "state": {"echo_string": echo, "sleep_time": sleep},
+        }
+        if scope:
+            values.update(status="INACTIVE", display_status="INACTIVE", details=_consent_details(scope))
+        elif sleep > 0:
+            values.update(
+                status="ACTIVE",
+                display_status="ACTIVE",
+                details={"description": f"Sleeping for {_seconds(sleep)} seconds"},
+                due_at=now + dt.timedelta(seconds=sleep),
+            )
+        else:
+            values.update(
+                status="SUCCEEDED", display_status="SUCCEEDED", details=_output(echo), completion_time=now
+            )
+        conn.execute(sa.insert(provider_actions).values(**values))
+        return self._document(values), True
+
+    def status(self, action_id: str, caller: Caller) -> dict[str, Any]:
+        return self.db.transact(self._status, action_id, caller, self.clock.now())
+
+    def _status(
+        self, conn: sa.Connection, action_id: str, caller: Caller, now: dt.datetime
+    ) -> dict[str, Any]:
+        row = self._load(conn, action_id, caller, manage=False)
+        return self._document(self._advance(conn, row, now))
+
+    def cancel(self, action_id: str, caller: Caller) -> dict[str, Any]:
+        return self.db.transact(self._cancel, action_id, caller, self.clock.now())
+
+    def _cancel(
+        self, conn: sa.Connection, action_id: str, caller: Caller, now: dt.datetime
+    ) -> dict[str, Any]:
+        row = self._advance(conn, self._load(conn, action_id, caller, manage=True), now)
+        if row["status"] in TERMINAL_ACTION_STATUSES:
+            return self._document(row)
+        changes = {
+            "status": "FAILED",
+            "display_status": "CANCELED",
+            "details": {"code": "ActionCanceled", "description": "The action was canceled"},
+            "completion_time": now,
+            "due_at": None,
+        }
+        return self._document(self._update(conn, row, changes))
+
+    def release(self, action_id: str, caller: Caller) -> dict[str, Any]:
+        return self.db.transact(self._release, action_id, caller, self.clock.now())
+
+    def _release(
+        self, conn: sa.Connection, action_id: str, caller: Caller, now: dt.datetime
+    ) -> dict[str, Any]:
+        row = self._advance(conn, self._load(conn, action_id, caller, manage=True), now)
+        if row["status"] not in TERMINAL_ACTION_STATUSES:
+            raise ActionConflict(
+                f"action {action_id} is still {row['status']}; cancel it before releasing it"
+            )
+        return self._document(self._update(conn, row, {"released_at": now}))
+
+    def resume(self, action_id: str, caller: Caller) -> dict[str, Any]:
+        return self.db.transact(self._resume, action_id, caller, self.clock.now())
+
+    def _resume(
+        self, conn: sa.Connection, action_id: str, caller: Caller, now: dt.datetime
+    ) -> dict[str, Any]:
+        row = self._advance(conn, self._load(conn, action_id, caller, manage=True), now)
+        if row["status"] != "INACTIVE":
+            return self._document(row)
+        state = row["state"] or {}
+        sleep = float(state.get("sleep_time") or 0)
+        if sleep > 0:
+            changes = {
+                "status": "ACTIVE",
+                "display_status": "ACTIVE",
+                "details": {"description": f"Sleeping for {_seconds(sleep)} seconds"},
+                "due_at": now + dt.timedelta(seconds=sleep),
+            }
+        else:
+            changes = {
+                "status": "SUCCEEDED",
+                "display_status": "SUCCEEDED",
+                "details": _output(state.get("echo_string", DEFAULT_ECHO_STRING)),
+                "completion_time": now,
+            }
+        return self._document(self._update(conn, row, changes))
+
+    def log(
+        self, action_id: str, caller: Caller, *, limit: int = 10, reverse_order: bool = False
+    ) -> dict[str, Any]:
+        doc = self.status(action_id, caller)
+        entries = [
+            {
+                "time": doc["start_time"],
+                "code": "ActionStarted",
+                "description": "The action started",
+                "details": {"request": "hello"},
+            }
+        ]
+        if doc["status"] == "INACTIVE":
+            entries.append(
+                {
+                    "time": doc["start_time"],
+                    "code": "ActionInactive",
+                    "description": "Consent required",
+                    "details": {},
+                }
+            )
+        if doc["completion_time"]:
+            entries.append(
+                {
+                    "time": doc["completion_time"],
+                    "code": "ActionSucceeded" if doc["status"] == "SUCCEEDED" else "ActionFailed",
+                    "description": f"The action ended with status {doc['status']}",
+                    "details": doc["details"],
+                }
+            )
+        if reverse_order:
+            entries.reverse()
+        limit = max(1, min(int(limit), 100))
+        return {"limit": limit, "has_next_page": False, "marker": None, "entries": entries[:limit]}
+
+    def next_change_at(self, action_id: str) -> dt.datetime | None:
+        try:
+            key = uuid.UUID(str(action_id))
+        except ValueError:
+            return None
+        with self.db.read() as conn:
+            row = conn.execute(
+                sa.select(provider_actions.c.status, provider_actions.c.due_at).where(
+                    provider_actions.c.id == key, provider_actions.c.provider == self.name
+                )
+            ).one_or_none()
+        if row is None or row.status != "ACTIVE":
+            return None
+        return row.due_at
+
+    # -- helpers -------------------------------------------------------------------------------------------
+
+    def _load(self, conn: sa.Connection, action_id: str, caller: Caller, *, manage: bool) -> dict[str, Any]:
+        try:
+            key = uuid.UUID(str(action_id))
+        except ValueError:
+            raise ActionNotFound(f"no action {action_id!r}") from None
+        row = conn.execute(
+            sa.select(provider_actions).where(
+                provider_actions.c.id == key, provider_actions.c.provider == self.name
+            )
+        ).one_or_none()
+        if row is None or row.released_at is not None:
+            raise ActionNotFound(f"no action {action_id!r}")
+        m = dict(row._mapping)
+        allowed = {m["creator_id"], *m["manage_by"]}
+        if not manage:
+            allowed |= set(m["monitor_by"])
+        if not (caller.principals & allowed):
+            if manage and caller.principals & set(m["monitor_by"]):
+                raise ForbiddenRequest(f"you may view action {action_id} but not manage it")
+            raise ActionNotFound(f"no action {action_id!r}")
+        return m
+
+    def _advance(self, conn: sa.Connection, row: Any, now: dt.datetime) -> dict[str, Any]:
+        """Bring an ACTIVE action whose sleep is over to SUCCEEDED (persisted)."""
+        row = dict(row)
+        due = row.get("due_at")
+        if row["status"] == "ACTIVE" and due is not None and now >= due:
+            state = row.get("state") or {}
+            changes = {
+                "status": "SUCCEEDED",
+                "display_status": "SUCCEEDED",
+                "details": _output(state.get("echo_string", DEFAULT_ECHO_STRING)),
+                "completion_time": max(due, row["start_time"]),
+                "due_at": None,
+            }
+            return self._update(conn, row, changes)
+        return row
+
+    def _update(self, conn: sa.Connection, row: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+        conn.execute(sa.update(provider_actions).where(provider_actions.c.id == row["id"]).values(**changes))
+        return {**row, **changes}
+
+    @staticmethod
+    def _document(row: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "action_id": str(row["id"]),
+            "status": row["status"],
+            "display_status": row.get("display_status") or row["status"],
+            "details": row.get("details"),
+            "creator_id": row["creator_id"],
+            "label": row.get("label"),
+            "monitor_by": list(row.get("monitor_by") or []),
+            "manage_by": list(row.get("manage_by") or []),
+            "start_time": _iso(row["start_time"]),
+            "completion_time": _iso(row.get("completion_time")),
+            "release_after": row.get("release_after") or "P30D",
+        }
+
+
+def _output(echo: Any) -> dict[str, Any]:
+    return {"Hello": "World", "hello": echo}
+
+
+def _seconds(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def _consent_details(scope: str) -> dict[str, Any]:
+    return {
+        "code": "ConsentRequired",
+        "description": f"Consent is required for the scope {scope}",
+        "required_scope": scope,
+        "authorization_parameters": {
+            "session_message": "The Hello World action needs your consent to continue",
+            "required_scopes": [scope],
+        },
+    }
+
+
+def _check_request(request: Any) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """Validate an action request (spec §11 "Action Request") and the hello_world body."""
+    if not isinstance(request, dict):
+        raise BadActionRequest("the action request must be a JSON object")
+    request_id = request.get("request_id")
+    if not isinstance(request_id, str) or not request_id or len(request_id) > 256:
+        raise BadActionRequest("request_id must be a non-empty string of at most 256 characters")
+    body = request.get("body")
+    if not isinstance(body, dict):
+        raise BadActionRequest("body must be a JSON object")
+    echo = body.get("echo_string", DEFAULT_ECHO_STRING)
+    if not isinstance(echo, str):
+        raise BadActionRequest("echo_string must be a string")
+    sleep = body.get("sleep_time", 0)
+    if sleep is None:
+        sleep = 0
+    if isinstance(sleep, bool) or not isinstance(sleep, int | float) or not math.isfinite(sleep):
+        raise BadActionRequest("sleep_time must be a number of seconds")
+    if not 0 <= sleep <= MAX_SLEEP_SECONDS:
+        raise BadActionRequest(f"sleep_time must be between 0 and {MAX_SLEEP_SECONDS} seconds")
+    scope = body.get("required_dependent_scope")
+    if scope is not None and not isinstance(scope, str):
+        raise BadActionRequest("required_dependent_scope must be a string")
+    extras: dict[str, Any] = {}
+    label = request.get("label")
+    if label is not None:
+        if not isinstance(label, str) or not 1 <= len(label) <= 64:
+            raise BadActionRequest("label must be a string of 1 to 64 characters")
+        extras["label"] = label
+    for key in ("monitor_by", "manage_by"):
+        value = request.get(key)
+        if value is not None:
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise BadActionRequest(f"{key} must be a list of principal URNs")
+            extras[key] = value
+    release_after = request.get("release_after")
+    if release_after is not None:
+        extras["release_after"] = str(release_after)[:32]
+    return request_id, body, extras

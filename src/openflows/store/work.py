@@ -1,0 +1,522 @@
+"""Named database operations of the executor: work items (enqueue, claim, leases), loading a run for a step,
+and the single transaction that commits a step (`commit_transition`).
+
+The engine never builds a query; it calls these. Every function takes an open connection (`Database.begin()`
+for writes, `Database.read()` for reads) and the current time as `now`, so nothing here reads a clock.
+
+Claiming is portable: `UPDATE work_items ... WHERE id IN (SELECT id ... FOR UPDATE SKIP LOCKED LIMIT n)
+RETURNING ...`. PostgreSQL skips rows other workers hold; SQLite drops `FOR UPDATE` and relies on `BEGIN
+IMMEDIATE` (one writer at a time). A run is stepped by one worker at a time: the claim skips the items of
+runs that have a leased item, and on PostgreSQL also locks (SKIP LOCKED) the run rows, so two concurrent
+claims never lease two items of one run.
+
+On PostgreSQL, enqueueing work due soon sends `NOTIFY openflows_work` in the same transaction, so idle
+workers (`LISTEN openflows_work`) wake as soon as it commits.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from . import errors
+from .schema import flow_versions, provider_actions, run_logs, run_roles, runs, work_items
+
+#: run statuses after which a run never changes again
+TERMINAL_STATUSES = frozenset({"SUCCEEDED", "FAILED", "ENDED"})
+#: the PostgreSQL channel on which enqueued work is announced (LISTEN in engine.notify)
+NOTIFY_CHANNEL = "openflows_work"
+#: work due within this long of its enqueueing is announced with NOTIFY (later work is found by polling)
+NOTIFY_HORIZON_SECONDS = 5.0  # seconds
+#: PostgreSQL advisory lock key held by the one worker purging old runs ("ofpurge" in ASCII)
+PURGE_LOCK_KEY = 0x6F66707572676500
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WorkItem:
+    """A claimed (or pending) work item."""
+
+    id: int
+    run_id: uuid.UUID
+    kind: str
+    due_at: dt.datetime
+    lease_owner: str | None
+    lease_until: dt.datetime | None
+    attempts: int
+    payload: dict[str, Any] | None
+
+    @classmethod
+    def from_row(cls, row: Any) -> WorkItem:
+        m = row._mapping
+        return cls(
+            id=m["id"],
+            run_id=m["run_id"],
+            kind=m["kind"],
+            due_at=m["due_at"],
+            lease_owner=m["lease_owner"],
+            lease_until=m["lease_until"],
+            attempts=m["attempts"],
+            payload=m["payload"],
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NewWorkItem:
+    """A work item to insert."""
+
+    run_id: uuid.UUID
+    kind: str
+    due_at: dt.datetime
+    payload: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunForStep:
+    """What the executor needs of a run to take a step."""
+
+    id: uuid.UUID
+    flow_id: uuid.UUID
+    flow_version: int
+    run_owner: str
+    status: str
+    details: Any
+    input: Any
+    run_state: Any
+    cursor: dict[str, Any]
+    context: dict[str, Any]
+    start_time: dt.datetime
+    version: int
+    log_seq: int
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LogRow:
+    """A run-log entry to append (`time` is an aware UTC datetime)."""
+
+    time: dt.datetime
+    code: str
+    description: str
+    details: dict[str, Any]
+
+
+# --- work items ---------------------------------------------------------------------------------------------
+
+
+def notify_work(conn: sa.Connection) -> None:
+    """Announce new due work to listening workers when this transaction commits (PostgreSQL only; a no-op on
+    SQLite, where the process's own executor is woken directly).
+
+    PostgreSQL folds identical notifications of one transaction into one, so calling this per item is cheap.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_notify(:channel, '')"), {"channel": NOTIFY_CHANNEL})
+
+
+def enqueue_work_item(conn: sa.Connection, item: NewWorkItem, *, now: dt.datetime) -> int:
+    """Insert one work item; return its id. Work due soon is announced with `notify_work`."""
+    result = conn.execute(
+        sa.insert(work_items)
+        .values(
+            run_id=item.run_id,
+            kind=item.kind,
+            due_at=item.due_at,
+            payload=item.payload,
+            created_at=now,
+            attempts=0,
+        )
+        .returning(work_items.c.id)
+    )
+    if item.due_at <= now + dt.timedelta(seconds=NOTIFY_HORIZON_SECONDS):
+        notify_work(conn)
+    return int(result.scalar_one())
+
+
+def enqueue_work_items(conn: sa.Connection, items: Iterable[NewWorkItem], *, now: dt.datetime) -> list[int]:
+    """Insert several work items; return their ids."""
+    return [enqueue_work_item(conn, item, now=now) for item in items]
+
+
+def claim_work_items(
+    conn: sa.Connection, *, owner: str, now: dt.datetime, lease_seconds: float, limit: int = 1
+) -> list[WorkItem]:
+    """Lease up to `limit` due, unleased work items to `owner` (earliest due first) and return them.
+
+    At most one item per run is leased at any time: items of runs that already have a leased item are
+    skipped, the run rows are locked with the items (PostgreSQL, `FOR UPDATE ... SKIP LOCKED`, so a run being
+    claimed or committed by another worker is skipped), and when the batch holds two items of one run, all
+    but the earliest are given back before the transaction ends. Each claim increments `attempts`. Must run
+    in a write transaction.
+    """
+    candidate = work_items.alias("candidate")
+    other = work_items.alias("other")
+    run_busy = (
+        sa.select(other.c.id)
+        .where(other.c.run_id == candidate.c.run_id, other.c.lease_owner.is_not(None))
+        .exists()
+    )
+    due = (
+        sa.select(candidate.c.id)
+        .join(runs, runs.c.id == candidate.c.run_id)
+        .where(candidate.c.lease_owner.is_(None), candidate.c.due_at <= now, ~run_busy)
+        .order_by(candidate.c.due_at, candidate.c.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True, of=[candidate, runs])
+        .cte("due")
+        # evaluated once: PostgreSQL may otherwise re-run a LIMIT ... SKIP LOCKED subquery per row
+        .prefix_with("MATERIALIZED", dialect="postgresql")
+    )
+    stmt = (
+        sa.update(work_items)
+        .where(work_items.c.id.in_(sa.select(due.c.id)), work_items.c.lease_owner.is_(None))
+        .values(
+            lease_owner=owner,
+            lease_until=now + dt.timedelta(seconds=lease_seconds),
+            attempts=work_items.c.attempts + 1,
+        )
+        .returning(*work_items.c)
+    )
+    items = [WorkItem.from_row(row) for row in conn.execute(stmt)]
+    items.sort(key=lambda item: (item.due_at, item.id))
+    kept: list[WorkItem] = []
+    extra: list[int] = []
+    seen: set[uuid.UUID] = set()
+    for item in items:
+        if item.run_id in seen:
+            extra.append(item.id)
+        else:
+            seen.add(item.run_id)
+            kept.append(item)
+    if extra:
+        conn.execute(
+            sa.update(work_items)
+            .where(work_items.c.id.in_(extra))
+            .values(lease_owner=None, lease_until=None, attempts=work_items.c.attempts - 1)
+        )
+    return kept
+
+
+def renew_leases(
+    conn: sa.Connection, *, owner: str, item_ids: Sequence[int], now: dt.datetime, lease_seconds: float
+) -> int:
+    """Extend the leases `owner` still holds on `item_ids`; return how many were extended."""
+    if not item_ids:
+        return 0
+    result = conn.execute(
+        sa.update(work_items)
+        .where(work_items.c.id.in_(list(item_ids)), work_items.c.lease_owner == owner)
+        .values(lease_until=now + dt.timedelta(seconds=lease_seconds))
+    )
+    return int(result.rowcount)
+
+
+def release_lease(
+    conn: sa.Connection, *, item_id: int, owner: str, due_at: dt.datetime | None = None, payload: Any = ...
+) -> bool:
+    """Give a leased item back (optionally due later, optionally with a new payload); False if not held."""
+    values: dict[str, Any] = {"lease_owner": None, "lease_until": None}
+    if due_at is not None:
+        values["due_at"] = due_at
+    if payload is not ...:
+        values["payload"] = payload
+    result = conn.execute(
+        sa.update(work_items)
+        .where(work_items.c.id == item_id, work_items.c.lease_owner == owner)
+        .values(**values)
+    )
+    return result.rowcount == 1
+
+
+def release_leases(conn: sa.Connection, *, owner: str, item_ids: Sequence[int] | None = None) -> int:
+    """Give back the leases `owner` holds (only those on `item_ids` when given), as they were before the
+    claim (`attempts` restored): a worker shutting down hands its unfinished items to the others."""
+    stmt = sa.update(work_items).where(work_items.c.lease_owner == owner)
+    if item_ids is not None:
+        if not item_ids:
+            return 0
+        stmt = stmt.where(work_items.c.id.in_(list(item_ids)))
+    result = conn.execute(
+        stmt.values(
+            lease_owner=None,
+            lease_until=None,
+            attempts=sa.case((work_items.c.attempts > 0, work_items.c.attempts - 1), else_=0),
+        )
+    )
+    if result.rowcount:
+        notify_work(conn)
+    return int(result.rowcount)
+
+
+def reap_expired_leases(conn: sa.Connection, *, now: dt.datetime) -> int:
+    """Return every item whose lease has expired to the pool (its worker died or hung); return the count."""
+    result = conn.execute(
+        sa.update(work_items)
+        .where(work_items.c.lease_owner.is_not(None), work_items.c.lease_until < now)
+        .values(lease_owner=None, lease_until=None)
+    )
+    if result.rowcount:
+        notify_work(conn)
+    return int(result.rowcount)
+
+
+def complete_work_item(conn: sa.Connection, *, item_id: int, owner: str) -> bool:
+    """Delete a finished item that `owner` holds; False if the lease was lost (or the item deleted)."""
+    result = conn.execute(
+        sa.delete(work_items).where(work_items.c.id == item_id, work_items.c.lease_owner == owner)
+    )
+    return result.rowcount == 1
+
+
+def next_due_at(conn: sa.Connection) -> dt.datetime | None:
+    """The earliest `due_at` of an unleased item (None when there is none)."""
+    return conn.execute(
+        sa.select(sa.func.min(work_items.c.due_at)).where(work_items.c.lease_owner.is_(None))
+    ).scalar_one_or_none()
+
+
+def list_work_items(conn: sa.Connection, *, run_id: uuid.UUID | None = None) -> list[WorkItem]:
+    """All work items (of one run), by id (for tests and diagnostics)."""
+    stmt = sa.select(work_items).order_by(work_items.c.id)
+    if run_id is not None:
+        stmt = stmt.where(work_items.c.run_id == run_id)
+    return [WorkItem.from_row(row) for row in conn.execute(stmt)]
+
+
+def count_work_items(conn: sa.Connection) -> int:
+    """How many work items exist (pending or leased)."""
+    return int(conn.execute(sa.select(sa.func.count()).select_from(work_items)).scalar_one())
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WorkBacklog:
+    """Work items at one instant: due and unleased, leased, scheduled later; when the oldest due was due."""
+
+    due: int
+    leased: int
+    scheduled: int
+    oldest_due_at: dt.datetime | None
+
+
+def measure_backlog(conn: sa.Connection, *, now: dt.datetime) -> WorkBacklog:
+    """Count the work items by situation (for metrics and autoscaling)."""
+    unleased = work_items.c.lease_owner.is_(None)
+    is_due = sa.and_(unleased, work_items.c.due_at <= now)
+    row = conn.execute(
+        sa.select(
+            sa.func.count().filter(is_due),
+            sa.func.count().filter(work_items.c.lease_owner.is_not(None)),
+            sa.func.count().filter(sa.and_(unleased, work_items.c.due_at > now)),
+            sa.func.min(work_items.c.due_at).filter(is_due),
+        )
+    ).one()
+    oldest = row[3]
+    if isinstance(oldest, str):  # SQLite returns the aggregate of a typed column untyped
+        oldest = dt.datetime.fromisoformat(oldest)
+    if oldest is not None and oldest.tzinfo is None:
+        oldest = oldest.replace(tzinfo=dt.UTC)
+    return WorkBacklog(due=int(row[0]), leased=int(row[1]), scheduled=int(row[2]), oldest_due_at=oldest)
+
+
+def count_runs_by_status(conn: sa.Connection) -> dict[str, int]:
+    """How many runs have each status."""
+    rows = conn.execute(sa.select(runs.c.status, sa.func.count()).group_by(runs.c.status))
+    return {str(status): int(count) for status, count in rows}
+
+
+def purge_finished_runs(conn: sa.Connection, *, completed_before: dt.datetime, limit: int = 500) -> int:
+    """Delete up to `limit` ended runs (SUCCEEDED, FAILED, ENDED) that completed before `completed_before`,
+    with their logs, roles and work items; return how many runs were deleted (call again until 0).
+
+    On PostgreSQL one purge runs at a time (a transaction advisory lock): another worker's purge returns 0.
+    """
+    if (
+        conn.dialect.name == "postgresql"
+        and not conn.execute(
+            sa.text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": PURGE_LOCK_KEY}
+        ).scalar_one()
+    ):
+        return 0
+    ids = list(
+        conn.execute(
+            sa.select(runs.c.id)
+            .where(runs.c.status.in_(sorted(TERMINAL_STATUSES)), runs.c.completion_time < completed_before)
+            .order_by(runs.c.completion_time)
+            .limit(limit)
+        ).scalars()
+    )
+    if not ids:
+        return 0
+    for table in (work_items, run_logs, run_roles):
+        conn.execute(sa.delete(table).where(table.c.run_id.in_(ids)))
+    conn.execute(sa.delete(runs).where(runs.c.id.in_(ids)))
+    return len(ids)
+
+
+# --- runs ---------------------------------------------------------------------------------------------------
+
+
+def load_run_for_step(conn: sa.Connection, run_id: uuid.UUID) -> RunForStep | None:
+    """The run as the executor needs it, or None if it no longer exists."""
+    row = conn.execute(
+        sa.select(
+            runs.c.id,
+            runs.c.flow_id,
+            runs.c.flow_version,
+            runs.c.run_owner,
+            runs.c.status,
+            runs.c.details,
+            runs.c.input,
+            runs.c.run_state,
+            runs.c.cursor,
+            runs.c.context,
+            runs.c.start_time,
+            runs.c.version,
+            runs.c.log_seq,
+        ).where(runs.c.id == run_id)
+    ).one_or_none()
+    if row is None:
+        return None
+    m = row._mapping
+    return RunForStep(
+        id=m["id"],
+        flow_id=m["flow_id"],
+        flow_version=m["flow_version"],
+        run_owner=m["run_owner"],
+        status=m["status"],
+        details=m["details"],
+        input=m["input"],
+        run_state=m["run_state"],
+        cursor=m["cursor"] or {},
+        context=m["context"] or {},
+        start_time=m["start_time"],
+        version=m["version"],
+        log_seq=m["log_seq"],
+    )
+
+
+def get_flow_version_definition(
+    conn: sa.Connection, flow_id: uuid.UUID, version: int
+) -> dict[str, Any] | None:
+    """The definition a run started with (`flow_versions` row), or None."""
+    return conn.execute(
+        sa.select(flow_versions.c.definition).where(
+            flow_versions.c.flow_id == flow_id, flow_versions.c.version == version
+        )
+    ).scalar_one_or_none()
+
+
+def append_run_logs(
+    conn: sa.Connection, *, run_id: uuid.UUID, first_seq: int, entries: Sequence[LogRow]
+) -> None:
+    """Insert log entries with consecutive `seq` from `first_seq` (the caller bumps `runs.log_seq`)."""
+    if not entries:
+        return
+    conn.execute(
+        sa.insert(run_logs),
+        [
+            {
+                "run_id": run_id,
+                "seq": first_seq + i,
+                "time": entry.time,
+                "code": entry.code,
+                "description": entry.description[:1024],
+                "details": entry.details,
+            }
+            for i, entry in enumerate(entries)
+        ],
+    )
+
+
+_UNSET: Any = object()
+
+
+def commit_transition(
+    conn: sa.Connection,
+    *,
+    run: RunForStep,
+    now: dt.datetime,
+    consumed_item_id: int | None = None,
+    lease_owner: str | None = None,
+    status: str | None = None,
+    details: Any = _UNSET,
+    run_state: Any = _UNSET,
+    cursor: dict[str, Any] | None = None,
+    completion_time: dt.datetime | None = None,
+    log_entries: Sequence[LogRow] = (),
+    next_items: Sequence[NewWorkItem] = (),
+    delete_pending: Sequence[str] = (),
+) -> int:
+    """Commit one step of `run` (the run as it was read) in the caller's write transaction; return the new
+    version.
+
+    In order: delete the consumed work item (only if `lease_owner` still holds it), update the run row only
+    if its `version` is still the one read (bumping `version` and `log_seq`), append the log entries,
+    optionally delete every other item of the run whose kind is in `delete_pending` (so a run has one chain
+    of steps), insert the next items.
+    Raises `errors.ConcurrentUpdate` when the lease was lost or the run changed meanwhile; the caller's
+    transaction must then roll back (it does when the exception leaves `Database.begin()`).
+    """
+    if consumed_item_id is not None and not complete_work_item(
+        conn, item_id=consumed_item_id, owner=lease_owner or ""
+    ):
+        raise errors.ConcurrentUpdate(f"work item {consumed_item_id} is no longer leased to {lease_owner}")
+    values: dict[str, Any] = {
+        "version": run.version + 1,
+        "log_seq": run.log_seq + len(log_entries),
+        "updated_at": now,
+    }
+    if status is not None:
+        values["status"] = status
+    if details is not _UNSET:
+        values["details"] = details
+    if run_state is not _UNSET:
+        values["run_state"] = run_state
+    if cursor is not None:
+        values["cursor"] = cursor
+    if completion_time is not None:
+        values["completion_time"] = completion_time
+    result = conn.execute(
+        sa.update(runs).where(runs.c.id == run.id, runs.c.version == run.version).values(**values)
+    )
+    if result.rowcount != 1:
+        raise errors.ConcurrentUpdate(f"run {run.id} changed since version {run.version}")
+    append_run_logs(conn, run_id=run.id, first_seq=run.log_seq, entries=log_entries)
+    if delete_pending:
+        stmt = sa.delete(work_items).where(
+            work_items.c.run_id == run.id, work_items.c.kind.in_(list(delete_pending))
+        )
+        if consumed_item_id is not None:
+            stmt = stmt.where(work_items.c.id != consumed_item_id)
+        conn.execute(stmt)
+    enqueue_work_items(conn, next_items, now=now)
+    return run.version + 1
+
+
+def list_overdue_runs(
+    conn: sa.Connection, *, started_before: dt.datetime, limit: int = 100
+) -> list[uuid.UUID]:
+    """Unfinished runs (ACTIVE or INACTIVE) that started before `started_before`."""
+    return list(
+        conn.execute(
+            sa.select(runs.c.id)
+            .where(runs.c.status.in_(("ACTIVE", "INACTIVE")), runs.c.start_time < started_before)
+            .order_by(runs.c.start_time)
+            .limit(limit)
+        ).scalars()
+    )
+
+
+def count_provider_actions(conn: sa.Connection, *, request_id: str | None = None) -> int:
+    """How many built-in provider actions exist (with this `request_id`): used to check "started once"."""
+    stmt = sa.select(sa.func.count()).select_from(provider_actions)
+    if request_id is not None:
+        stmt = stmt.where(provider_actions.c.request_id == request_id)
+    return int(conn.execute(stmt).scalar_one())

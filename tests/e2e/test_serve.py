@@ -1,0 +1,83 @@
+"""`openflows serve` composition: the admin token survives restarts, the banner, URLs, the assembled app."""
+
+from __future__ import annotations
+
+import ast
+import stat
+import warnings
+from pathlib import Path
+
+from openflows.auth.tokens import Authenticator
+from openflows.server import (
+    ADMIN_TOKEN_FILE,
+    banner,
+    build_server,
+    ensure_admin_token,
+    local_base_urls,
+    public_url_for,
+)
+from openflows.settings import Settings
+from openflows.store.db import Database
+
+with warnings.catch_warnings():  # starlette deprecates httpx in favour of httpx2, which is not installed
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
+
+
+def test_admin_token_is_created_once_and_remembered(db: Database, tmp_path: Path):
+    home = tmp_path / "home"
+    authenticator = Authenticator(db)
+    token, urn = ensure_admin_token(db, authenticator, home)
+    path = home / ADMIN_TOKEN_FILE
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert path.read_text().strip() == token
+    assert ensure_admin_token(db, authenticator, home) == (token, urn)
+    principal = authenticator.authenticate(token)
+    assert principal is not None and principal.identity_urn == urn
+    # a revoked (or foreign) remembered token is replaced
+    authenticator.revoke_token(token)
+    new_token, new_urn = ensure_admin_token(db, authenticator, home)
+    assert new_token != token and new_urn == urn
+
+
+def test_banner_has_a_five_line_python_snippet():
+    text = banner("http://127.0.0.1:8765/", "of_abc", "urn:globus:auth:identity:x")
+    assert "http://127.0.0.1:8765/" in text and "of_abc" in text
+    snippet = text.split("Try it with globus-sdk:\n", 1)[1].strip().splitlines()
+    assert len(snippet) == 5
+    assert snippet[0] == "import globus_sdk"
+    ast.parse("\n".join(snippet))
+    assert 'FlowsClient(base_url="http://127.0.0.1:8765/"' in snippet[2]
+
+
+def test_urls():
+    settings = Settings(home=Path("/nonexistent"))
+    assert public_url_for(settings, "0.0.0.0", 80) == "http://127.0.0.1:80/"
+    assert public_url_for(settings.replace(public_url="https://flows.example.org"), "x", 1) == (
+        "https://flows.example.org/"
+    )
+    urls = local_base_urls("127.0.0.1", 8765, "https://flows.example.org/")
+    assert urls[0] == "https://flows.example.org"
+    assert "http://localhost:8765" in urls
+
+
+def test_build_server_serves_the_api_and_the_providers(settings: Settings):
+    server = build_server(settings, port=9999, run_executor=False)
+    try:
+        token, _ = ensure_admin_token(server.db, server.authenticator, settings.home)
+        with TestClient(server.app) as client:
+            assert client.get("/healthz").status_code == 200
+            assert client.get("/actions/hello_world").json()["title"] == "Hello World"
+            response = client.post(
+                "/actions/hello_world/run",
+                json={"request_id": "1", "body": {"echo_string": "x"}},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            assert response.status_code == 202 and response.json()["status"] == "SUCCEEDED"
+        assert server.registry.resolve("http://127.0.0.1:9999/actions/hello_world") is not None
+        assert server.registry.resolve("https://actions.globus.org/hello_world") is not None
+        off = build_server(settings.replace(emulate_globus_providers=False), port=9999, run_executor=False)
+        assert off.registry.resolve("https://actions.globus.org/hello_world") is None
+        off.db.dispose()
+    finally:
+        server.db.dispose()
