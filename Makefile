@@ -47,4 +47,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/service.py
 
 clean:
-	rm -rf $(VENV) $(SDK3_VENV) build dist src/*.egg-info
+	rm -rf $(VENV) $(SDK3_VENV) .venv-globus-cli build dist src/*.egg-info

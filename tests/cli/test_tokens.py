@@ -118,8 +118,8 @@ def test_revoke_and_list(run, database_url: str) -> None:  # type: ignore[no-unt
 
 
 def test_db_commands(run, database_url: str) -> None:  # type: ignore[no-untyped-def]
-    assert "revision 0001 (head)" in run("db", "current").stdout
-    assert "revision 0001 (head)" in run("db", "upgrade").stdout
+    assert f"revision {head_revision()} (head)" in run("db", "current").stdout
+    assert f"revision {head_revision()} (head)" in run("db", "upgrade").stdout
 
 
 def test_every_command_migrates_an_empty_database(

@@ -1,0 +1,320 @@
+"""`openflows runs ...` and `openflows run start`: list, show, follow and manage runs."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from .options import ClientOptions, client_command
+from .output import Field, display, format_time, format_time_short, hint
+
+app = typer.Typer(name="runs", help="List, show, watch, draw and manage runs.", no_args_is_help=True)
+run_app = typer.Typer(name="run", help="Start a run of a flow.", no_args_is_help=True)
+
+RUN_FIELDS = [
+    Field("Run ID", "run_id"),
+    Field("Flow ID", "flow_id"),
+    Field("Flow title", "flow_title"),
+    Field("Status", "status"),
+    Field("Label", "label"),
+    Field("Tags", "tags"),
+    Field("Started", "start_time", format_time),
+    Field("Completed", "completion_time", format_time),
+    Field("Owner", "run_owner"),
+    Field("Managers", "run_managers"),
+    Field("Monitors", "run_monitors"),
+    Field("Your roles", "user_roles"),
+    Field("Details", "details.code"),
+]
+LIST_FIELDS = [
+    Field("Run ID", "run_id", min_width=36),
+    Field("Flow title", "flow_title", wrap=True, min_width=6),
+    Field("Label", "label", wrap=True, min_width=5),
+    Field("Status", "status", min_width=9),
+    Field("Started", "start_time", format_time_short, min_width=10),
+]
+LOG_FIELDS = [
+    Field("Time", "time", format_time_short, min_width=10),
+    Field("Code", "code", min_width=12),
+    Field("Description", "description", wrap=True, min_width=16),
+]
+
+RunId = Annotated[str, typer.Argument(help="Run ID.")]
+Principals = Annotated[list[str] | None, typer.Option(help="Principal URN; repeatable.")]
+
+
+@client_command(run_app, "start")
+def start_command(
+    opts: ClientOptions,
+    flow_id: Annotated[str, typer.Argument(metavar="FLOW", help="Flow ID.")],
+    input: Annotated[
+        str, typer.Option("--input", "-i", help="Run input: JSON/YAML file, inline JSON or -.")
+    ] = "{}",
+    label: Annotated[str | None, typer.Option("--label", help="Label (1-64 characters).")] = None,
+    tag: Annotated[list[str] | None, typer.Option("--tag", help="Tag; repeatable.")] = None,
+    manager: Principals = None,
+    monitor: Principals = None,
+    notify_on: Annotated[
+        list[str] | None,
+        typer.Option("--notify-on", help="Activity notification: INACTIVE, SUCCEEDED, FAILED; repeatable."),
+    ] = None,
+    watch: Annotated[bool, typer.Option("--watch", "-w", help="Follow the run live until it ends.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Only check (validate_run): scope, role, input; start nothing.")
+    ] = False,
+) -> None:
+    """Start a run of a flow (with --watch: follow it; exit status 0 succeeded, 1 failed).
+
+    Example: openflows run start 5d8cb1c3-... --input input.json --label first --watch
+    """
+    from .params import load_document
+
+    body = load_document(input, what="input")[0]
+    kwargs: dict[str, Any] = {"label": label} if label else {}
+    if notify_on:
+        kwargs["activity_notification_policy"] = {"status": [s.upper() for s in notify_on]}
+    specific = opts.specific_client(flow_id)
+    if dry_run:
+        checked = specific.validate_run(
+            body, tags=tag or [], run_managers=manager or [], run_monitors=monitor or [], **kwargs
+        )
+        display(checked.data, format=opts.format, text=f"The run would start: {checked.data.get('message')}.")
+        return
+    run = specific.run_flow(
+        body, tags=tag or [], run_managers=manager or [], run_monitors=monitor or [], **kwargs
+    )
+    if watch:
+        from .watch import watch_command_run
+
+        raise typer.Exit(watch_command_run(opts, run.data["run_id"]))
+    display(run.data, format=opts.format, fields=RUN_FIELDS)
+
+
+@client_command(app, "list")
+def list_command(
+    opts: ClientOptions,
+    filter_flow_id: Annotated[
+        list[str] | None, typer.Option("--filter-flow-id", help="Flow ID; repeatable.")
+    ] = None,
+    filter_role: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--filter-role",
+            help="run_owner, run_manager, run_monitor, flow_run_manager, flow_run_monitor; repeatable.",
+        ),
+    ] = None,
+    filter_status: Annotated[
+        list[str] | None,
+        typer.Option("--filter-status", help="ACTIVE, INACTIVE, SUCCEEDED, FAILED, ENDED; repeatable."),
+    ] = None,
+    filter_label: Annotated[
+        str | None, typer.Option("--filter-label", help="Substring of the label.")
+    ] = None,
+    filter_tag: Annotated[list[str] | None, typer.Option("--filter-tag", help="Tag; repeatable.")] = None,
+    filter_flow_title: Annotated[str | None, typer.Option("--filter-flow-title")] = None,
+    filter_start_time: Annotated[
+        str | None, typer.Option("--filter-start-time", help="FROM,TO (ISO 8601; either side optional).")
+    ] = None,
+    filter_completion_time: Annotated[str | None, typer.Option("--filter-completion-time")] = None,
+    orderby: Annotated[
+        list[str] | None,
+        typer.Option("--orderby", help="FIELD:ASC|DESC (start_time, completion_time, status, label)."),
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="Show at most this many runs.")] = 25,
+) -> None:
+    """List the runs you have a role on.
+
+    Example: openflows runs list --filter-status FAILED --filter-flow-id 5d8cb1c3-... --limit 50
+    """
+    from .flows import _collect
+
+    query: dict[str, Any] = {}
+    for key, value in (
+        ("filter_status", ",".join(filter_status or [])),
+        ("filter_label", filter_label),
+        ("filter_tags", ",".join(filter_tag or [])),
+        ("filter_flow_title", filter_flow_title),
+        ("filter_start_time", filter_start_time),
+        ("filter_completion_time", filter_completion_time),
+        ("orderby", ",".join(item.replace(":", " ") for item in orderby or [])),
+    ):
+        if value:
+            query[key] = value
+    kwargs: dict[str, Any] = {}
+    if filter_flow_id:
+        kwargs["filter_flow_id"] = filter_flow_id
+    if filter_role:
+        kwargs["filter_roles"] = filter_role
+    paginator = opts.flows_client().paginated.list_runs(query_params=query, **kwargs)
+    items, first, more = _collect(paginator, "runs", limit)
+    document = dict(first)
+    document["runs"] = items
+    display(document, format=opts.format, items_key="runs", fields=LIST_FIELDS)
+    if more:
+        hint(f"(more runs exist; raise --limit above {limit})")
+
+
+@client_command(app, "show")
+def show_command(
+    opts: ClientOptions,
+    run_id: RunId,
+    include_flow_description: Annotated[
+        bool, typer.Option("--include-flow-description", help="Add the flow's description.")
+    ] = False,
+) -> None:
+    """Show a run.
+
+    Example: openflows runs show 0b8e3f5c-... --format json
+    """
+    kwargs: dict[str, Any] = {"include_flow_description": True} if include_flow_description else {}
+    run = opts.flows_client().get_run(run_id, **kwargs)
+    display(run.data, format=opts.format, fields=RUN_FIELDS)
+
+
+@client_command(app, "logs")
+def logs_command(
+    opts: ClientOptions,
+    run_id: RunId,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="Show at most this many entries.")] = 100,
+    reverse: Annotated[bool, typer.Option("--reverse", help="Newest first.")] = False,
+    details: Annotated[bool, typer.Option("--details", help="Show each entry's details too.")] = False,
+) -> None:
+    """Show a run's log.
+
+    Example: openflows runs logs 0b8e3f5c-... --details
+    """
+    from .flows import _collect
+
+    paginator = opts.flows_client().paginated.get_run_logs(
+        run_id, reverse_order=reverse, limit=min(limit, 100)
+    )
+    items, first, more = _collect(paginator, "entries", limit)
+    document = dict(first)
+    document["entries"] = items
+    if opts.format == "json" or not details:
+        display(document, format=opts.format, items_key="entries", fields=LOG_FIELDS)
+    else:
+        import json
+
+        for entry in items:
+            typer.echo(f"{format_time(entry.get('time'))}  {entry.get('code')}  {entry.get('description')}")
+            typer.echo(_indent(json.dumps(entry.get("details"), indent=2)))
+    if more:
+        hint(f"(more entries exist; raise --limit above {limit})")
+
+
+@client_command(app, "definition")
+def definition_command(opts: ClientOptions, run_id: RunId) -> None:
+    """Show the definition and input schema a run started with (always JSON).
+
+    Example: openflows runs definition 0b8e3f5c-...
+    """
+    display(opts.flows_client().get_run_definition(run_id).data, format="json")
+
+
+@client_command(app, "cancel")
+def cancel_command(opts: ClientOptions, run_id: RunId) -> None:
+    """Cancel a run.
+
+    Example: openflows runs cancel 0b8e3f5c-...
+    """
+    run = opts.flows_client().cancel_run(run_id)
+    display(run.data, format=opts.format, fields=RUN_FIELDS)
+
+
+@client_command(app, "resume")
+def resume_command(
+    opts: ClientOptions,
+    run_id: RunId,
+    watch: Annotated[bool, typer.Option("--watch", "-w", help="Follow the run live after resuming.")] = False,
+) -> None:
+    """Resume an INACTIVE run (its flow's scope is needed).
+
+    Example: openflows runs resume 0b8e3f5c-... --watch
+    """
+    flow_id = opts.flows_client().get_run(run_id).data["flow_id"]
+    run = opts.specific_client(flow_id).resume_run(run_id)
+    if watch:
+        from .watch import watch_command_run
+
+        raise typer.Exit(watch_command_run(opts, run_id))
+    display(run.data, format=opts.format, fields=RUN_FIELDS)
+
+
+@client_command(app, "update")
+def update_command(
+    opts: ClientOptions,
+    run_id: RunId,
+    label: Annotated[str | None, typer.Option("--label", help="New label.")] = None,
+    tag: Annotated[
+        list[str] | None, typer.Option("--tag", help="Tags (replace); repeatable; '' clears.")
+    ] = None,
+    manager: Principals = None,
+    monitor: Principals = None,
+) -> None:
+    """Update a run's label, tags, managers or monitors (a list option replaces; pass '' to clear).
+
+    Example: openflows runs update 0b8e3f5c-... --label nightly --tag prod --tag v2
+    """
+
+    def clean(values: list[str] | None) -> list[str] | None:
+        return None if values is None else [v for v in values if v]
+
+    kwargs = {
+        "label": label,
+        "tags": clean(tag),
+        "run_managers": clean(manager),
+        "run_monitors": clean(monitor),
+    }
+    run = opts.flows_client().update_run(run_id, **{k: v for k, v in kwargs.items() if v is not None})
+    display(run.data, format=opts.format, fields=RUN_FIELDS)
+
+
+@client_command(app, "delete")
+def delete_command(opts: ClientOptions, run_id: RunId) -> None:
+    """Delete (release) an ended run and its log.
+
+    Example: openflows runs delete 0b8e3f5c-...
+    """
+    run = opts.flows_client().delete_run(run_id)
+    display(run.data, format=opts.format, text=f"Deleted run {run_id}.")
+
+
+@client_command(app, "watch")
+def watch_command(
+    opts: ClientOptions,
+    run_id: RunId,
+    interval: Annotated[float, typer.Option("--interval", min=0.1, help="Seconds between polls.")] = 1.0,
+) -> None:
+    """Follow a run live: states as they start and finish, transfer progress, then the output or the error.
+    Ctrl-C detaches (the run goes on). Exit status 0 when it succeeded, 1 otherwise.
+
+    Example: openflows runs watch 0b8e3f5c-...
+    """
+    from .watch import watch_command_run
+
+    raise typer.Exit(watch_command_run(opts, run_id, interval=interval))
+
+
+@client_command(app, "graph")
+def graph_command(opts: ClientOptions, run_id: RunId) -> None:
+    """Draw the run's state machine, states coloured by what the run did (done, running, failed, not
+    reached).
+
+    Example: openflows runs graph 0b8e3f5c-...
+    """
+    from .graph import print_graph, state_marks
+
+    client = opts.flows_client()
+    definition = client.get_run_definition(run_id).data["definition"]
+    if opts.format == "json":
+        display(definition, format="json")
+        return
+    entries = list(client.paginated.get_run_logs(run_id, limit=100).items())
+    status = client.get_run(run_id).data["status"]
+    print_graph(definition, marks=state_marks(entries, status))
+
+
+def _indent(text: str) -> str:
+    return "\n".join("    " + line for line in text.splitlines())
