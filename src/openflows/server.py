@@ -258,6 +258,8 @@ def run_server(settings: Settings, *, host: str, port: int, no_executor: bool = 
         log_level=settings.log_level.lower(),
         access_log=False,
         lifespan="on",
+        # with JSON logs, uvicorn's own lines go through our handlers too instead of its text formatter
+        log_config=None if settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG,
     )
     uv = uvicorn.Server(config)
     if server.executor is not None:

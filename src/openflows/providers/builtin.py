@@ -12,12 +12,9 @@ import logging
 import uuid
 from collections.abc import Callable
 
-import sqlalchemy as sa
-
 from ..engine.clock import Clock, SystemClock
-from ..store import kinds
 from ..store.db import Database
-from ..store.schema import work_items
+from ..store.work import hasten_action_poll
 from .base import Provider
 from .compute import ComputeProvider
 from .config import ProviderSettings
@@ -87,18 +84,7 @@ def make_poll_waker(
         if run_id is None:
             return
         now: dt.datetime = clock.now()
-        db.transact(
-            lambda conn: conn.execute(
-                sa.update(work_items)
-                .where(
-                    work_items.c.run_id == run_id,
-                    work_items.c.kind == kinds.ACTION_POLL,
-                    work_items.c.lease_owner.is_(None),
-                    work_items.c.due_at > now,
-                )
-                .values(due_at=now)
-            )
-        )
+        db.transact(lambda conn: hasten_action_poll(conn, run_id, now=now))
         if wake is not None:
             wake()
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from . import errors
+from . import errors, kinds
 from .schema import flow_versions, provider_actions, run_logs, run_roles, runs, work_items
 
 #: run statuses after which a run never changes again
@@ -119,6 +119,24 @@ def notify_work(conn: sa.Connection) -> None:
     """
     if conn.dialect.name == "postgresql":
         conn.execute(sa.text("SELECT pg_notify(:channel, '')"), {"channel": NOTIFY_CHANNEL})
+
+
+def hasten_action_poll(conn: sa.Connection, run_id: uuid.UUID, *, now: dt.datetime) -> int:
+    """Make the run's pending (unleased) action poll due now, e.g. because a built-in provider's action just
+    finished; announce it to listening workers. Returns the number of items changed."""
+    result = conn.execute(
+        sa.update(work_items)
+        .where(
+            work_items.c.run_id == run_id,
+            work_items.c.kind == kinds.ACTION_POLL,
+            work_items.c.lease_owner.is_(None),
+            work_items.c.due_at > now,
+        )
+        .values(due_at=now)
+    )
+    if result.rowcount:
+        notify_work(conn)
+    return result.rowcount
 
 
 def enqueue_work_item(conn: sa.Connection, item: NewWorkItem, *, now: dt.datetime) -> int:
