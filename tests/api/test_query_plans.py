@@ -43,8 +43,16 @@ def sqlite_db(db: Database) -> Database:
     return db
 
 
+@pytest.fixture
+def many_visible(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Plan as for a caller who can see more runs than the role-driven plan takes."""
+    monkeypatch.setattr(runs, "ROLE_DRIVEN_MAX", -1)
+
+
 @pytest.mark.parametrize("after", [None, [NOW, uuid.uuid4()]])
-def test_list_runs_walks_the_start_time_index(sqlite_db: Database, after: list[Any] | None) -> None:
+def test_list_runs_walks_the_start_time_index(
+    sqlite_db: Database, many_visible: None, after: list[Any] | None
+) -> None:
     order = build_order(runs.SORT_FIELDS, [["start_time", True]])
     plan = plan_of(
         sqlite_db, lambda conn: runs.list_runs(conn, urns=URNS, order=order, after_key=after, limit=20)
@@ -53,13 +61,38 @@ def test_list_runs_walks_the_start_time_index(sqlite_db: Database, after: list[A
     assert "TEMP B-TREE" not in plan, plan
 
 
-def test_list_runs_of_one_flow_walks_the_flow_index(sqlite_db: Database) -> None:
+def test_list_runs_of_one_flow_walks_the_flow_index(sqlite_db: Database, many_visible: None) -> None:
     order = build_order(runs.SORT_FIELDS, [["start_time", False]])
     plan = plan_of(
         sqlite_db,
         lambda conn: runs.list_runs(conn, urns=URNS, flow_ids=[uuid.uuid4()], order=order, limit=20),
     )
     assert "ix_runs_flow_id_start_time_id" in plan and "TEMP B-TREE" not in plan, plan
+
+
+def test_list_runs_of_a_caller_who_sees_few_runs_starts_from_their_role_rows(sqlite_db: Database) -> None:
+    """A caller who can see few runs (at most ROLE_DRIVEN_MAX) is served from the role rows' indexes, so their
+    page costs the same however many runs other people have; the sort covers only their own runs."""
+    order = build_order(runs.SORT_FIELDS, [["start_time", True]])
+    with sqlite_db.read() as conn:
+        # the plan of the run query itself, as the role filter would build it for a caller with some runs
+        stmt = (
+            runs._select_runs()
+            .where(runs.runs.c.id.in_(runs.visible_run_ids(URNS, ())))
+            .order_by(*runs.order_by(order))
+            .limit(21)
+        )
+        compiled = stmt.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True})
+        plan = "\n".join(str(r[-1]) for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + str(compiled)))
+    assert "ix_run_roles_principal_role" in plan, plan
+    assert "ix_runs_flow_id_start_time_id" in plan, plan
+    assert "SCAN runs" not in plan, plan
+
+
+def test_list_runs_of_a_caller_who_sees_nothing_reads_no_run(db: Database) -> None:
+    order = build_order(runs.SORT_FIELDS, [["start_time", True]])
+    with db.read() as conn:
+        assert runs.list_runs(conn, urns=URNS, order=order, limit=20) == ([], None)
 
 
 @pytest.mark.parametrize("field", ["updated_at", "created_at", "title"])

@@ -168,16 +168,27 @@ def get_runs(conn: sa.Connection, *, run_ids: Iterable[uuid.UUID]) -> dict[uuid.
     return {row.id: dict(row._mapping) for row in conn.execute(_select_runs().where(runs.c.id.in_(ids)))}
 
 
-def role_condition(urns: Sequence[str], wanted: Sequence[str]) -> Any:
-    """Runs on which `urns` hold any of the run roles `wanted` (every role when empty)."""
+#: a caller whose role rows reach at most this many runs gets a plan driven by those rows (cost grows with the
+#: runs they can see, at most this many); above it, the plan walks the runs index in the requested order and
+#: probes the roles of each row (cost grows with page size divided by the share of runs they can see)
+ROLE_DRIVEN_MAX = 5000  # runs
+
+
+def _role_holders(wanted: Sequence[str]) -> tuple[list[str], list[str]]:
     wanted = list(wanted) or list(roles.RUN_ROLE_HOLDERS)
-    urns = list(urns)
     run_holders: set[str] = set()
     flow_holders: set[str] = set()
     for role in wanted:
         direct, via_flow = roles.RUN_ROLE_HOLDERS[role]
         run_holders.update(direct)
         flow_holders.update(via_flow)
+    return sorted(run_holders), sorted(flow_holders)
+
+
+def role_condition(urns: Sequence[str], wanted: Sequence[str]) -> Any:
+    """Runs on which `urns` hold any of the run roles `wanted` (every role when empty)."""
+    run_holders, flow_holders = _role_holders(wanted)
+    urns = list(urns)
     conditions = []
     # Correlated EXISTS probes (primary keys of run_roles / flow_roles) rather than IN-lists: the planner then
     # walks the runs index that matches ORDER BY and stops after one page, whatever the table size.
@@ -185,7 +196,7 @@ def role_condition(urns: Sequence[str], wanted: Sequence[str]) -> Any:
         conditions.append(
             sa.exists().where(
                 run_roles.c.run_id == runs.c.id,
-                run_roles.c.role.in_(sorted(run_holders)),
+                run_roles.c.role.in_(run_holders),
                 run_roles.c.principal.in_(urns),
             )
         )
@@ -193,11 +204,42 @@ def role_condition(urns: Sequence[str], wanted: Sequence[str]) -> Any:
         conditions.append(
             sa.exists().where(
                 flow_roles.c.flow_id == runs.c.flow_id,
-                flow_roles.c.role.in_(sorted(flow_holders)),
+                flow_roles.c.role.in_(flow_holders),
                 flow_roles.c.principal.in_(urns),
             )
         )
     return sa.or_(*conditions)
+
+
+def visible_run_ids(urns: Sequence[str], wanted: Sequence[str]) -> Any:
+    """The ids of the runs on which `urns` hold any of the run roles `wanted`, from the role rows' indexes."""
+    run_holders, flow_holders = _role_holders(wanted)
+    urns = list(urns)
+    parts = []
+    if run_holders:
+        parts.append(
+            sa.select(run_roles.c.run_id.label("id")).where(
+                run_roles.c.principal.in_(urns), run_roles.c.role.in_(run_holders)
+            )
+        )
+    if flow_holders:
+        managed_flows = sa.select(flow_roles.c.flow_id).where(
+            flow_roles.c.principal.in_(urns), flow_roles.c.role.in_(flow_holders)
+        )
+        parts.append(sa.select(runs.c.id.label("id")).where(runs.c.flow_id.in_(managed_flows)))
+    # UNION ALL: no de-duplication pass, so a capped count stops early (IN ignores duplicates)
+    return parts[0] if len(parts) == 1 else sa.union_all(*parts)
+
+
+def _role_filter(conn: sa.Connection, urns: Sequence[str], wanted: Sequence[str]) -> Any | None:
+    """The WHERE condition selecting the caller's runs, planned by how many they can see (None: none)."""
+    candidates = visible_run_ids(urns, wanted)
+    seen = conn.execute(
+        sa.select(sa.func.count()).select_from(candidates.limit(ROLE_DRIVEN_MAX + 1).subquery())
+    ).scalar_one()
+    if seen > ROLE_DRIVEN_MAX:
+        return role_condition(urns, wanted)
+    return runs.c.id.in_(candidates) if seen else None
 
 
 def list_runs(
@@ -218,7 +260,10 @@ def list_runs(
 ) -> tuple[list[dict[str, Any]], list[Any] | None]:
     """One page of runs visible through `filter_roles` (empty = any role), with filters; `order` ends with the
     id key. Time ranges are half-open [start, end). Returns (rows, key of the last row if more, else None)."""
-    stmt = _select_runs().add_columns(*columns(order)).where(role_condition(urns, filter_roles))
+    visible = _role_filter(conn, urns, filter_roles)
+    if visible is None:
+        return [], None
+    stmt = _select_runs().add_columns(*columns(order)).where(visible)
     if flow_ids:
         stmt = stmt.where(runs.c.flow_id.in_(list(flow_ids)))
     if statuses:
