@@ -175,6 +175,7 @@ def banner(public_url: str, token: str, urn: str) -> str:
     return "\n".join(
         [
             f"OpenFlows is running at {public_url}",
+            f"Dashboard: {public_url.rstrip('/')}/ui",
             f"Admin token ({ADMIN_USERNAME}, {urn}):",
             f"  {token}",
             "Try it with globus-sdk:",
@@ -258,6 +259,8 @@ def run_server(settings: Settings, *, host: str, port: int, no_executor: bool = 
         log_level=settings.log_level.lower(),
         access_log=False,
         lifespan="on",
+        # a dashboard's open live-log stream must not hold up shutdown for long
+        timeout_graceful_shutdown=5,
         # with JSON logs, uvicorn's own lines go through our handlers too instead of its text formatter
         log_config=None if settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG,
     )

@@ -1,0 +1,509 @@
+// The dashboard: a hash-routed single-page app over the Flows JSON API (#/flows, #/flows/ID,
+// #/flows/ID/start, #/runs, #/runs/ID). What each page shows comes from the API, so it is what the signed-in
+// identity may see; which buttons appear comes from /ui/api/.../permissions (the API's own role code).
+
+import { api, ApiError, query, setCsrf } from "./api.js";
+import { buildInputForm } from "./form.js";
+import { renderGraph } from "./graph.js";
+import { analyseLog } from "./runlog.js";
+
+const main = document.getElementById("main");
+const TERMINAL = new Set(["SUCCEEDED", "FAILED", "ENDED"]);
+let me = null;
+let cleanups = [];
+
+function h(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key === "text") node.textContent = value;
+    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else node.setAttribute(key, value === true ? "" : String(value));
+  }
+  node.append(...children.filter((child) => child !== null && child !== undefined));
+  return node;
+}
+
+function when(iso) {
+  return iso ? new Date(iso).toLocaleString() : "—";
+}
+
+function duration(ms) {
+  if (ms === null || ms === undefined || Number.isNaN(ms)) return "—";
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  const s = ms / 1000;
+  if (s < 60) return `${s.toFixed(1)} s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m} min ${Math.round(s % 60)} s`;
+  return `${Math.floor(m / 60)} h ${m % 60} min`;
+}
+
+function badge(status) {
+  return h("span", { class: `badge b-${String(status).toLowerCase()}`, text: status });
+}
+
+function pretty(value) {
+  return h("pre", { class: "json", text: JSON.stringify(value, null, 2) });
+}
+
+function notice(text, kind = "error") {
+  return h("p", { class: `notice ${kind}`, role: kind === "error" ? "alert" : "status", text });
+}
+
+function onLeave(fn) {
+  cleanups.push(fn);
+}
+
+function setPage(title, ...children) {
+  document.title = `${title} · OpenFlows`;
+  main.replaceChildren(...children.filter((child) => child !== null && child !== undefined));
+  for (const link of document.querySelectorAll("#nav a")) {
+    const active = location.hash.startsWith(`#/${link.dataset.nav}`);
+    if (active) link.setAttribute("aria-current", "page");
+    else link.removeAttribute("aria-current");
+  }
+}
+
+// ---------------------------------------------------------------------------------------------- session
+
+async function loadSession() {
+  const session = await api("GET", "/ui/session");
+  me = session.signed_in ? session : null;
+  setCsrf(me ? me.csrf : null);
+  const who = document.getElementById("who");
+  document.getElementById("nav").hidden = !me;
+  if (me) {
+    who.replaceChildren(
+      h("span", { class: "identity", title: me.identity_urn, text: me.username }),
+      h("button", { type: "button", class: "secondary small", id: "sign-out", onclick: signOut, text: "Sign out" }),
+    );
+  } else {
+    who.replaceChildren();
+  }
+  return session;
+}
+
+async function signOut() {
+  await api("DELETE", "/ui/session");
+  await loadSession();
+  location.hash = "#/signin";
+}
+
+async function pageSignIn(session) {
+  const input = h("input", { id: "token", name: "token", type: "password", autocomplete: "off", required: true });
+  const status = h("div", { "aria-live": "polite" });
+  const form = h(
+    "form",
+    { class: "card narrow", id: "signin-form" },
+    h("h1", { text: "Sign in" }),
+    h("div", { class: "field" }, h("label", { for: "token", text: "Access token" }), input),
+    h("p", { class: "help", text: "A token from `openflows tokens create` (or the one `openflows serve` printed)." }),
+    h("button", { type: "submit", text: "Sign in" }),
+    status,
+  );
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    try {
+      await api("POST", "/ui/session", { token: input.value });
+      await afterSignIn();
+    } catch (error) {
+      status.replaceChildren(notice(error.status === 401 ? "That token is not valid." : error.message));
+    }
+  });
+  if (session.local_sign_in) {
+    form.append(
+      h("hr"),
+      h("button", {
+        type: "button", class: "secondary", id: "local-signin", text: "Sign in as the local administrator",
+        onclick: async () => {
+          try {
+            await api("POST", "/ui/session/local");
+            await afterSignIn();
+          } catch (error) {
+            status.replaceChildren(notice(error.message));
+          }
+        },
+      }),
+    );
+  }
+  setPage("Sign in", form);
+  input.focus();
+}
+
+async function afterSignIn() {
+  await loadSession();
+  const next = sessionStorage.getItem("openflows-next");
+  sessionStorage.removeItem("openflows-next");
+  const target = next && next !== "#/signin" ? next : "#/flows";
+  if (location.hash === target) await route();
+  else location.hash = target;
+}
+
+// ---------------------------------------------------------------------------------------------- flows
+
+const FLOW_ROLES = ["flow_owner", "flow_administrator", "flow_starter", "flow_viewer", "run_manager", "run_monitor"];
+
+async function pageFlows() {
+  const search = h("input", { id: "flow-search", type: "search", placeholder: "title, keywords, description…" });
+  const role = h("select", { id: "flow-role" }, h("option", { value: "", text: "any role" }),
+    ...FLOW_ROLES.map((r) => h("option", { value: r, text: r })));
+  const results = h("div", { "aria-live": "polite" });
+  let latest = 0;
+  const load = async () => {
+    const mine = ++latest;
+    try {
+      const page = await api("GET", `/flows${query({ filter_fulltext: search.value.trim(), filter_roles: role.value, per_page: 50 })}`);
+      if (mine !== latest) return; // a newer search is under way
+      if (!page.flows.length) {
+        results.replaceChildren(h("p", { class: "empty", text: "No flows." }));
+        return;
+      }
+      results.replaceChildren(h("table", { class: "list" },
+        h("thead", {}, h("tr", {}, h("th", { text: "Title" }), h("th", { text: "Your roles" }), h("th", { text: "Updated" }))),
+        h("tbody", {}, ...page.flows.map((flow) => h("tr", {},
+          h("td", {}, h("a", { href: `#/flows/${flow.id}`, text: flow.title || flow.id }),
+            flow.subtitle ? h("div", { class: "sub", text: flow.subtitle }) : null),
+          h("td", { text: (flow.user_roles || []).join(", ") }),
+          h("td", { text: when(flow.updated_at) }),
+        )))));
+    } catch (error) {
+      results.replaceChildren(notice(error.message));
+    }
+  };
+  let timer = null;
+  search.addEventListener("input", () => {
+    clearTimeout(timer);
+    timer = setTimeout(load, 250);
+  });
+  role.addEventListener("change", load);
+  setPage("Flows",
+    h("h1", { text: "Flows" }),
+    h("div", { class: "filters", role: "search" },
+      h("div", { class: "field" }, h("label", { for: "flow-search", text: "Search" }), search),
+      h("div", { class: "field" }, h("label", { for: "flow-role", text: "Role" }), role)),
+    results);
+  await load();
+}
+
+function roleList(title, values) {
+  return h("div", {}, h("dt", { text: title }), h("dd", { text: values && values.length ? values.join(", ") : "—" }));
+}
+
+async function pageFlow(flowId) {
+  const [flow, perms] = await Promise.all([
+    api("GET", `/flows/${flowId}`),
+    api("GET", `/ui/api/flows/${flowId}/permissions`),
+  ]);
+  const runsBox = h("div");
+  setPage(flow.title || flowId,
+    h("div", { class: "page-head" },
+      h("div", {}, h("h1", { text: flow.title || flowId }), flow.subtitle ? h("p", { class: "sub", text: flow.subtitle }) : null),
+      perms.run ? h("a", { class: "button", id: "start-run", href: `#/flows/${flowId}/start`, text: "Start a run" }) : null),
+    flow.description ? h("p", { text: flow.description }) : null,
+    h("section", { "aria-labelledby": "graph-h" }, h("h2", { id: "graph-h", text: "Definition" }),
+      h("div", { class: "graph-box" }, renderGraph(flow.definition))),
+    h("div", { class: "columns" },
+      h("section", {}, h("h2", { text: "Roles" }),
+        h("dl", { class: "roles" },
+          roleList("Your roles", perms.roles),
+          roleList("Owner", [flow.flow_owner]),
+          roleList("Administrators", flow.flow_administrators),
+          roleList("Starters", flow.flow_starters),
+          roleList("Viewers", flow.flow_viewers),
+          roleList("Run managers", flow.run_managers),
+          roleList("Run monitors", flow.run_monitors))),
+      h("section", {}, h("h2", { text: "Input schema" }), pretty(flow.input_schema))),
+    h("section", {}, h("h2", { text: "Runs" }), runsBox),
+  );
+  try {
+    const page = await api("GET", `/flows/${flowId}/runs${query({ per_page: 20 })}`);
+    runsBox.replaceChildren(runTable(page.runs, false));
+  } catch (error) {
+    runsBox.replaceChildren(notice(error.message));
+  }
+}
+
+async function pageStart(flowId) {
+  const flow = await api("GET", `/flows/${flowId}`);
+  const input = buildInputForm(flow.input_schema);
+  const label = h("input", { id: "run-label", name: "label", type: "text", maxlength: 64, value: `${flow.title || "run"} ${new Date().toISOString().slice(0, 16)}` });
+  const tags = h("input", { id: "run-tags", name: "tags", type: "text", placeholder: "comma, separated" });
+  const labelError = h("p", { class: "field-error", id: "run-label-error", "aria-live": "polite" });
+  label.setAttribute("aria-describedby", "run-label-error");
+  const status = h("div", { "aria-live": "polite" });
+  const form = h("form", { id: "start-form", class: "card", novalidate: true },
+    input.element,
+    h("fieldset", {}, h("legend", { text: "Run" }),
+      h("div", { class: "field" }, h("label", { for: "run-label", text: "Label" }), label, labelError),
+      h("div", { class: "field" }, h("label", { for: "run-tags", text: "Tags" }), tags)),
+    h("button", { type: "submit", text: "Start run" }),
+    status);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const problems = input.validate();
+    labelError.textContent = label.value.trim() ? "" : "Label is required.";
+    if (!label.value.trim()) problems.push({ control: label, message: labelError.textContent });
+    if (problems.length) {
+      status.replaceChildren(notice(`Please fix ${problems.length} problem(s) in the form.`));
+      problems[0].control.focus();
+      return;
+    }
+    status.replaceChildren();
+    try {
+      const body = {
+        body: input.value(),
+        label: label.value.trim(),
+        tags: tags.value.split(",").map((t) => t.trim()).filter(Boolean),
+      };
+      const run = await api("POST", `/flows/${flowId}/run`, body);
+      location.hash = `#/runs/${run.run_id}`;
+    } catch (error) {
+      status.replaceChildren(notice(error.message));
+    }
+  });
+  setPage(`Start ${flow.title}`,
+    h("p", {}, h("a", { href: `#/flows/${flowId}`, text: `← ${flow.title || flowId}` })),
+    h("h1", { text: `Start a run of ${flow.title || flowId}` }),
+    form);
+}
+
+// ---------------------------------------------------------------------------------------------- runs
+
+function runTable(runs, withFlow = true) {
+  if (!runs.length) return h("p", { class: "empty", text: "No runs." });
+  return h("table", { class: "list runs" },
+    h("thead", {}, h("tr", {}, h("th", { text: "Label" }), withFlow ? h("th", { text: "Flow" }) : null,
+      h("th", { text: "Status" }), h("th", { text: "Started" }), h("th", { text: "Duration" }))),
+    h("tbody", {}, ...runs.map((run) => h("tr", { "data-run": run.run_id },
+      h("td", {}, h("a", { href: `#/runs/${run.run_id}`, text: run.label || run.run_id })),
+      withFlow ? h("td", {}, h("a", { href: `#/flows/${run.flow_id}`, text: run.flow_title || run.flow_id })) : null,
+      h("td", {}, badge(run.status)),
+      h("td", { text: when(run.start_time) }),
+      h("td", { text: duration((run.completion_time ? Date.parse(run.completion_time) : Date.now()) - Date.parse(run.start_time)) }),
+    ))));
+}
+
+function isoOrEmpty(value) {
+  return value ? new Date(value).toISOString() : "";
+}
+
+async function pageRuns() {
+  const status = h("select", { id: "run-status" }, h("option", { value: "", text: "any status" }),
+    ...["ACTIVE", "INACTIVE", "SUCCEEDED", "FAILED", "ENDED"].map((s) => h("option", { value: s, text: s })));
+  const flow = h("input", { id: "run-flow", type: "search", placeholder: "flow title" });
+  const label = h("input", { id: "run-label-filter", type: "search", placeholder: "label" });
+  const after = h("input", { id: "run-after", type: "datetime-local" });
+  const before = h("input", { id: "run-before", type: "datetime-local" });
+  const results = h("div");
+  const stamp = h("p", { class: "help", "aria-live": "off" });
+  let latest = 0;
+  const load = async () => {
+    const mine = ++latest;
+    const range = after.value || before.value ? `${isoOrEmpty(after.value)},${isoOrEmpty(before.value)}` : "";
+    try {
+      const page = await api("GET", `/runs${query({
+        filter_status: status.value, filter_flow_title: flow.value.trim(), filter_label: label.value.trim(),
+        filter_start_time: range, per_page: 50,
+      })}`);
+      if (mine !== latest) return; // a newer filter is under way
+      results.replaceChildren(runTable(page.runs));
+      stamp.textContent = `Updated ${new Date().toLocaleTimeString()} (refreshes every 3 s)`;
+    } catch (error) {
+      results.replaceChildren(notice(error.message));
+    }
+  };
+  for (const control of [status, after, before]) control.addEventListener("change", load);
+  for (const control of [flow, label]) control.addEventListener("input", load);
+  const field = (id, text, control) => h("div", { class: "field" }, h("label", { for: id, text }), control);
+  setPage("Runs",
+    h("h1", { text: "Runs" }),
+    h("div", { class: "filters", role: "search" },
+      field("run-status", "Status", status), field("run-flow", "Flow", flow), field("run-label-filter", "Label", label),
+      field("run-after", "Started after", after), field("run-before", "Started before", before)),
+    results, stamp);
+  await load();
+  const timer = setInterval(load, 3000);
+  onLeave(() => clearInterval(timer));
+}
+
+function transferBox(transfer) {
+  if (!transfer) return null;
+  const files = transfer.files ?? transfer.files_total;
+  const done = transfer.files_transferred ?? 0;
+  const box = h("div", { class: "transfer" }, h("h3", { text: `Transfer progress (${transfer.state})` }));
+  if (files) box.append(h("progress", { max: files, value: done, "aria-label": "files transferred" }));
+  box.append(h("p", { text: `${done}${files ? ` of ${files}` : ""} files, ${transfer.bytes_transferred ?? 0} bytes transferred` }));
+  return box;
+}
+
+function timeline(visits, run) {
+  if (!visits.length) return h("p", { class: "empty", text: "No state has started yet." });
+  const begin = Date.parse(run.start_time);
+  const finish = run.completion_time ? Date.parse(run.completion_time) : Date.now();
+  const total = Math.max(1, finish - begin);
+  return h("ol", { class: "timeline" }, ...visits.map((visit) => {
+    const start = Date.parse(visit.start);
+    const end = visit.end ? Date.parse(visit.end) : visit.status === "running" ? Date.now() : start;
+    const left = Math.max(0, Math.min(100, ((start - begin) / total) * 100));
+    const width = Math.max(0.5, Math.min(100 - left, ((end - start) / total) * 100));
+    const fill = h("span", { class: "tl-fill" });
+    fill.style.marginLeft = `${left}%`; // CSSOM, not a style attribute: the page's CSP forbids inline styles
+    fill.style.width = `${width}%`;
+    return h("li", { class: `tl st-${visit.status}` },
+      h("span", { class: "tl-name", text: visit.name }),
+      h("span", { class: "tl-bar" }, fill),
+      h("span", { class: "tl-time", text: `${duration(end - start)} · ${visit.status}` }));
+  }));
+}
+
+function stateData(visits) {
+  if (!visits.length) return h("p", { class: "empty", text: "Nothing yet." });
+  return h("div", { class: "states" }, ...visits.map((visit, index) => h("details", { class: "state-io" },
+    h("summary", {}, `${index + 1}. ${visit.name} `, badge(visit.status)),
+    h("h4", { text: "Input" }), pretty(visit.input ?? null),
+    h("h4", { text: "Output" }), visit.output === undefined ? h("p", { class: "empty", text: "—" }) : pretty(visit.output))));
+}
+
+function logRow(entry) {
+  return h("li", { class: "log-entry" },
+    h("time", { datetime: entry.time, text: new Date(entry.time).toLocaleTimeString() }),
+    h("code", { text: entry.code }),
+    h("span", { text: ` ${entry.description || ""}` }));
+}
+
+async function pageRun(runId) {
+  let [run, perms, definition] = await Promise.all([
+    api("GET", `/runs/${runId}`),
+    api("GET", `/ui/api/runs/${runId}/permissions`),
+    api("GET", `/runs/${runId}/definition`),
+  ]);
+  const entries = [];
+  const head = h("div");
+  const actions = h("div", { class: "actions", role: "group", "aria-label": "Run actions" });
+  const message = h("div", { "aria-live": "polite" });
+  const graphBox = h("div", { class: "graph-box" });
+  const progress = h("div");
+  const timelineBox = h("div");
+  const dataBox = h("div");
+  const log = h("ol", { class: "log", id: "run-log", "aria-live": "polite" });
+
+  const act = async (fn) => {
+    try {
+      await fn();
+      await refresh();
+    } catch (error) {
+      message.replaceChildren(notice(error.message));
+    }
+  };
+  const relabel = h("form", { class: "inline", id: "relabel-form" },
+    h("label", { for: "new-label", text: "Label" }),
+    h("input", { id: "new-label", type: "text", maxlength: 64, value: run.label || "" }),
+    h("button", { type: "submit", class: "secondary", text: "Relabel" }));
+  relabel.addEventListener("submit", (event) => {
+    event.preventDefault();
+    act(() => api("PUT", `/runs/${runId}`, { label: relabel.querySelector("input").value.trim() }));
+  });
+
+  const draw = () => {
+    const analysis = analyseLog(entries);
+    head.replaceChildren(
+      h("div", { class: "page-head" },
+        h("div", {}, h("h1", {}, `${run.label || runId} `, badge(run.status)),
+          h("p", { class: "sub" }, "Flow ", h("a", { href: `#/flows/${run.flow_id}`, text: run.flow_title || run.flow_id }),
+            ` · started ${when(run.start_time)}`, run.completion_time ? ` · finished ${when(run.completion_time)}` : "",
+            (run.tags || []).length ? ` · tags: ${run.tags.join(", ")}` : ""))));
+    const active = !TERMINAL.has(run.status);
+    actions.replaceChildren(...[
+      perms.cancel && active ? h("button", { type: "button", id: "cancel-run", class: "danger", text: "Cancel run",
+        onclick: () => act(() => api("POST", `/runs/${runId}/cancel`)) }) : null,
+      perms.resume && run.status === "INACTIVE" ? h("button", { type: "button", id: "resume-run", text: "Resume",
+        onclick: () => act(() => api("POST", `/runs/${runId}/resume`)) }) : null,
+      perms.update ? relabel : null,
+      perms.release && !active ? h("button", { type: "button", id: "delete-run", class: "danger", text: "Delete run",
+        onclick: () => {
+          if (!confirm("Delete this run and its log?")) return;
+          api("POST", `/runs/${runId}/release`).then(() => { location.hash = "#/runs"; }, (error) => message.replaceChildren(notice(error.message)));
+        } }) : null,
+    ].filter(Boolean));
+    graphBox.replaceChildren(renderGraph(definition.definition, analysis.statuses), legend());
+    progress.replaceChildren(transferBox(analysis.transfer) || "");
+    timelineBox.replaceChildren(timeline(analysis.visits, run));
+    dataBox.replaceChildren(stateData(analysis.visits));
+  };
+  const refresh = async () => {
+    run = await api("GET", `/runs/${runId}`);
+    draw();
+  };
+
+  setPage(run.label || runId,
+    head, actions, message,
+    h("section", { "aria-labelledby": "g-h" }, h("h2", { id: "g-h", text: "What the run did" }), graphBox),
+    progress,
+    h("section", {}, h("h2", { text: "Timeline" }), timelineBox),
+    h("section", {}, h("h2", { text: "State inputs and outputs" }), dataBox),
+    h("section", {}, h("h2", { text: "Log" }), log),
+    h("details", {}, h("summary", { text: "Run document" }), pretty(run)));
+  draw();
+
+  const source = new EventSource(`/ui/api/runs/${runId}/events`);
+  let pending = null;
+  source.addEventListener("entry", (event) => {
+    const entry = JSON.parse(event.data);
+    entries.push(entry);
+    log.append(logRow(entry));
+    if (!pending) pending = setTimeout(() => { pending = null; draw(); }, 100);
+    if (entry.code.startsWith("Flow") && entry.code !== "FlowStarted") refresh().catch(() => {});
+  });
+  source.addEventListener("end", () => {
+    source.close();
+    refresh().catch(() => {});
+  });
+  const timer = setInterval(() => {
+    if (!TERMINAL.has(run.status)) refresh().catch(() => {});
+  }, 2000);
+  onLeave(() => {
+    source.close();
+    clearInterval(timer);
+  });
+}
+
+function legend() {
+  return h("ul", { class: "legend", "aria-label": "Legend" },
+    ...["done", "running", "failed", "canceled", "notreached"].map((status) =>
+      h("li", { class: `st-${status}` }, h("span", { class: "swatch" }), status === "notreached" ? "not reached" : status)));
+}
+
+// ---------------------------------------------------------------------------------------------- routing
+
+async function route() {
+  for (const fn of cleanups) fn();
+  cleanups = [];
+  const hash = location.hash || "#/flows";
+  const parts = hash.slice(2).split("/");
+  try {
+    const session = await loadSession();
+    if (!me) {
+      if (hash !== "#/signin") sessionStorage.setItem("openflows-next", hash);
+      await pageSignIn(session);
+      return;
+    }
+    if (parts[0] === "signin") location.hash = "#/flows";
+    else if (parts[0] === "flows" && parts[1] && parts[2] === "start") await pageStart(parts[1]);
+    else if (parts[0] === "flows" && parts[1]) await pageFlow(parts[1]);
+    else if (parts[0] === "runs" && parts[1]) await pageRun(parts[1]);
+    else if (parts[0] === "runs") await pageRuns();
+    else await pageFlows();
+    main.focus({ preventScroll: true });
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 401) {
+      await loadSession().catch(() => {});
+      await pageSignIn({ local_sign_in: false });
+      return;
+    }
+    const text = error instanceof ApiError && error.status === 404 ? "Not found, or you may not see it." : error.message;
+    setPage("Error", h("h1", { text: "Cannot show this page" }), notice(text));
+  }
+}
+
+window.addEventListener("hashchange", route);
+route();
