@@ -59,35 +59,36 @@ def current_revision(db: Database) -> str | None:
         return MigrationContext.configure(conn).get_current_revision()
 
 
-def upgrade(target: Database | str) -> str:
+def upgrade(target: Database | str, *, revision: str = "head") -> str:
     """Create or migrate the schema of `target` (a `Database` or a URL) to head; return the head revision.
 
     Does nothing but one read when the database is already at head. Raises `errors.MigrationError` when the
-    database is at a revision this version does not know (it was migrated by a newer OpenFlows).
+    database is at a revision this version does not know (it was migrated by a newer OpenFlows). `revision`
+    stops at an earlier revision instead of head (for tests of the upgrade paths); that revision is returned.
     """
     db = Database(target) if isinstance(target, str) else target
     try:
-        head = head_revision()
-        if current_revision(db) == head:
-            return head
+        goal = head_revision() if revision == "head" else revision
+        if current_revision(db) == goal:
+            return goal
         with db.begin() as conn:
             if db.dialect == "postgresql":
                 conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADVISORY_LOCK_KEY})
             current = MigrationContext.configure(conn).get_current_revision()
-            if current == head:
-                return head
+            if current == goal:
+                return goal
             _check_known(current)
             log.info(
                 "migrating database from %s to %s",
                 current or "empty",
-                head,
+                goal,
                 extra={"action": "upgrade_database", "database": db.display_url},
             )
             try:
-                command.upgrade(make_config(conn), "head")
+                command.upgrade(make_config(conn), goal)
             except CommandError as exc:
                 raise errors.MigrationError(f"migration failed: {exc}") from exc
-        return head
+        return goal
     finally:
         if isinstance(target, str):
             db.dispose()
