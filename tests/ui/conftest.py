@@ -1,5 +1,5 @@
 """Fixtures for the browser tests: Debian's Chromium (installed with apt-get when missing and we are root),
-Playwright for Python driving it headless, and one real `openflows serve` subprocess with two identities."""
+Playwright for Python driving it headless, and one real `openflows serve` subprocess with three identities."""
 
 from __future__ import annotations
 
@@ -70,13 +70,14 @@ def chromium_browser() -> Iterator[Any]:
 
 
 class LiveServer:
-    """A running `openflows serve` with tokens for alice and bob."""
+    """A running `openflows serve` with tokens for alice, bob and carol."""
 
     def __init__(self, process: Any) -> None:
         self.process = process
         self.url = process.url.rstrip("/")
         self.alice = process.create_token("alice")["token"]
         self.bob = process.create_token("bob")["token"]
+        self.carol = process.create_token("carol")["token"]
 
     def call(self, token: str, method: str, path: str, body: Any = None) -> Any:
         response = httpx.request(
@@ -84,6 +85,18 @@ class LiveServer:
         )
         assert response.is_success, response.text
         return response.json()
+
+    def add_collection(self, collection_id: str, root: Path) -> None:
+        """Register `root` as a collection for the built-in transfer provider."""
+        self.process.cli("collections", "add", "--id", collection_id, "--name", root.name, str(root))
+
+    def identity_urn(self, token: str) -> str:
+        """The identity URN of the token's user (from a dashboard sign-in, which reports it)."""
+        response = httpx.post(
+            f"{self.url}/ui/session", json={"token": token}, headers={"Origin": self.url}, timeout=30
+        )
+        assert response.is_success, response.text
+        return response.json()["identity_urn"]
 
 
 @pytest.fixture(scope="session")

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from .conftest import LiveServer
@@ -246,7 +247,29 @@ def test_cancel_a_sleeping_run(
     page.locator("#run-log code", has_text="FlowCanceled").wait_for()
     page.locator('svg.graph .node[data-state="Sleep"][data-status="canceled"]').wait_for()
     assert page.locator("#cancel-run").count() == 0
+    assert page.locator("#run-reason").text_content() == ""  # canceled, not failed: no error to show
     assert live_server.call(live_server.alice, "GET", f"/runs/{run['run_id']}")["status"] == "FAILED"
+
+    # a failed run says why
+    broken = live_server.call(
+        live_server.alice,
+        "POST",
+        "/flows",
+        {
+            "title": "Broken",
+            "definition": {
+                "StartAt": "Boom",
+                "States": {"Boom": {"Type": "Fail", "Error": "Broken", "Cause": "on purpose"}},
+            },
+            "input_schema": {},
+        },
+    )
+    failed = live_server.call(live_server.alice, "POST", f"/flows/{broken['id']}/run", {"body": {}})
+    page.goto(f"/ui#/runs/{failed['run_id']}")
+    page.locator("h1 .badge", has_text="FAILED").wait_for()
+    page.locator("#run-reason .notice").wait_for()
+    reason = page.locator("#run-reason").text_content()
+    assert reason.startswith("FlowFailed: ") and "Broken" in reason and "(on purpose)" in reason
 
 
 def test_another_identity_cannot_see_a_private_run(
@@ -361,3 +384,336 @@ def test_the_run_log_analysis_reports_failures_cancels_and_transfer_progress(pag
         ["Nap", "canceled", "2026-01-01T00:00:08+00:00"],
     ]
     assert result["rules"] == ["$.n >= 2", '$.s == "x" and not($.b IsPresent)']
+
+
+CONSENT_SCOPE = "https://auth.globus.org/scopes/actions.globus.org/hello_world"
+CONSENT: dict[str, Any] = {
+    "StartAt": "Consent",
+    "States": {
+        "Consent": {
+            "Type": "Action",
+            "ActionUrl": HELLO_URL,
+            "Parameters": {
+                "echo_string": "after consent",
+                "required_dependent_scope": CONSENT_SCOPE,
+            },
+            "ResultPath": "$.hello",
+            "End": True,
+        }
+    },
+}
+QUICK: dict[str, Any] = {"StartAt": "Only", "States": {"Only": {"Type": "Pass", "End": True}}}
+
+
+def test_resume_and_delete_are_offered_to_the_owner_only(
+    chromium_browser: Any, live_server: LiveServer, screenshots: Path
+) -> None:
+    flow = live_server.call(
+        live_server.alice, "POST", "/flows", {"title": "Consent", "definition": CONSENT, "input_schema": {}}
+    )
+    bob = live_server.identity_urn(live_server.bob)
+    run = live_server.call(
+        live_server.alice,
+        "POST",
+        f"/flows/{flow['id']}/run",
+        {"body": {}, "label": "needs consent", "run_monitors": [bob]},
+    )
+    run_id = run["run_id"]
+
+    # a run monitor sees the run and its log, but no button
+    for page in new_page(chromium_browser, live_server):
+        sign_in(page, live_server.bob)
+        page.goto(f"/ui#/runs/{run_id}")
+        page.locator("h1 .badge", has_text="INACTIVE").wait_for()
+        page.locator("#run-log code", has_text="FlowInactive").wait_for()
+        assert page.locator(".actions > *").count() == 0
+    inactive = live_server.call(live_server.alice, "GET", f"/runs/{run_id}")
+    assert inactive["status"] == "INACTIVE"
+    assert inactive["details"]["code"] == "ConsentRequired"
+
+    for page in new_page(chromium_browser, live_server):
+        sign_in(page, live_server.alice)
+        page.goto(f"/ui#/runs/{run_id}")
+        page.locator("h1 .badge", has_text="INACTIVE").wait_for()
+        page.locator('svg.graph .node[data-state="Consent"][data-status="running"]').wait_for()
+        reason = page.locator("#run-reason").text_content()
+        assert reason.startswith("ConsentRequired: ") and CONSENT_SCOPE in reason
+        assert page.locator("#cancel-run").is_visible()  # not over yet
+        assert page.locator("#delete-run").count() == 0  # only finished runs can be deleted
+        page.screenshot(path=screenshots / "run-inactive.png", full_page=True)
+        # the resume makes the run ACTIVE; the engine resumes the hello_world action, which then succeeds
+        page.get_by_role("button", name="Resume").click()
+        page.locator("h1 .badge", has_text="SUCCEEDED").wait_for()
+        page.locator("#run-log code", has_text="FlowResumed").wait_for()
+        page.locator("#run-log code", has_text="FlowSucceeded").wait_for()
+        page.locator('svg.graph .node[data-state="Consent"][data-status="done"]').wait_for()
+        assert page.locator("#resume-run").count() == 0
+        assert page.locator("#run-reason").text_content() == ""
+        codes = [
+            e["code"] for e in live_server.call(live_server.alice, "GET", f"/runs/{run_id}/log")["entries"]
+        ]
+        assert codes.index("FlowInactive") < codes.index("FlowResumed") < codes.index("ActionCompleted")
+        done = live_server.call(live_server.alice, "GET", f"/runs/{run_id}")
+        assert done["details"]["output"]["hello"]["details"] == {"Hello": "World", "hello": "after consent"}
+
+        # the monitor still gets no Delete on the finished run
+        for other in new_page(chromium_browser, live_server):
+            sign_in(other, live_server.bob)
+            other.goto(f"/ui#/runs/{run_id}")
+            other.locator("h1 .badge", has_text="SUCCEEDED").wait_for()
+            assert other.locator(".actions > *").count() == 0
+
+        # Delete asks first: dismissing keeps the run
+        page.once("dialog", lambda dialog: dialog.dismiss())
+        page.get_by_role("button", name="Delete run").click()
+        assert live_server.call(live_server.alice, "GET", f"/runs/{run_id}")["status"] == "SUCCEEDED"
+        page.once("dialog", lambda dialog: dialog.accept())
+        page.get_by_role("button", name="Delete run").click()
+        page.get_by_role("heading", name="Runs").wait_for()
+        assert page.get_by_role("link", name="needs consent").count() == 0
+        page.goto(f"/ui#/runs/{run_id}")
+        page.get_by_text("Not found, or you may not see it.").wait_for()
+    response = httpx.get(
+        f"{live_server.url}/runs/{run_id}", headers={"Authorization": f"Bearer {live_server.alice}"}
+    )
+    assert response.status_code == 404
+
+
+def test_lists_page_through_more_than_fifty_items_and_filter_runs_by_flow(
+    page: Any, live_server: LiveServer, screenshots: Path
+) -> None:
+    token = live_server.carol
+    headers = {"Authorization": f"Bearer {token}"}
+    with httpx.Client(base_url=live_server.url, headers=headers, timeout=30) as client:
+        flow_ids = []
+        for n in range(55):
+            response = client.post(
+                "/flows", json={"title": f"Bulk {n:02d}", "definition": QUICK, "input_schema": {}}
+            )
+            assert response.status_code == 201, response.text
+            flow_ids.append(response.json()["id"])
+        for n in range(53):
+            flow_id = flow_ids[0] if n < 50 else flow_ids[1]
+            response = client.post(f"/flows/{flow_id}/run", json={"body": {}, "label": f"bulk run {n:02d}"})
+            assert response.status_code == 201, response.text
+
+    sign_in(page, token)
+    rows = page.locator("table.list tbody tr")
+    page.get_by_role("link", name="Bulk 00").or_(page.get_by_role("link", name="Bulk 54")).first.wait_for()
+    assert rows.count() == 50
+    assert page.locator("#prev-page").is_hidden()
+    first_page = set(rows.locator("a").all_text_contents())
+    page.get_by_role("button", name="Next page").click()
+    page.get_by_text("Page 2").wait_for()
+    assert rows.count() == 5
+    assert page.locator("#next-page").is_hidden()
+    second_page = set(rows.locator("a").all_text_contents())
+    assert first_page.isdisjoint(second_page)
+    assert first_page | second_page == {f"Bulk {n:02d}" for n in range(55)}
+    page.get_by_role("button", name="Previous page").click()
+    page.get_by_text("Page 1").wait_for()
+    assert rows.count() == 50
+    page.get_by_label("Search").fill("Bulk 07")  # a new search starts again at page 1
+    page.get_by_role("link", name="Bulk 07").wait_for()
+    page.locator(".pager").wait_for(state="hidden")
+
+    page.get_by_role("link", name="Runs", exact=True).click()
+    page.get_by_text("Page 1").wait_for()
+    assert rows.count() == 50
+    page.get_by_role("button", name="Next page").click()
+    page.get_by_text("Page 2").wait_for()
+    assert rows.count() == 3
+    # the live refresh (every 3 s) stays on the page shown
+    shown = page.locator("#runs-updated").text_content()
+    page.wait_for_function(
+        "(shown) => document.getElementById('runs-updated').textContent !== shown", arg=shown
+    )
+    assert rows.count() == 3
+    page.screenshot(path=screenshots / "runs-page-2.png")
+
+    picker = page.get_by_label("Flow", exact=True)
+    assert picker.locator("option").count() == 56  # any flow + every flow carol can see
+    picker.select_option(label="Bulk 01")  # a new filter starts again at page 1
+    page.get_by_role("link", name="bulk run 52").wait_for()
+    assert sorted(rows.locator("td:first-child a").all_text_contents()) == [
+        "bulk run 50",
+        "bulk run 51",
+        "bulk run 52",
+    ]
+    assert page.locator(".pager").is_hidden()
+    page.get_by_label("Label").fill("run 51")
+    page.get_by_role("link", name="bulk run 50").wait_for(state="detached")
+    assert rows.count() == 1
+    picker.select_option(label="any flow")
+    page.get_by_label("Label").fill("")
+    page.get_by_label("Flow title").fill("Bulk 01")
+    page.get_by_role("link", name="bulk run 50").wait_for()
+    assert rows.count() == 3
+
+    # a flow page lists its 20 latest runs and links to all of them in the runs list
+    page.get_by_label("Flow title").fill("")
+    page.get_by_role("link", name="Bulk 00").first.click()
+    page.get_by_role("link", name="All runs of this flow").wait_for()
+    assert page.locator("table.runs tbody tr").count() == 20
+    page.get_by_role("link", name="All runs of this flow").click()
+    page.get_by_role("heading", name="Runs").wait_for()
+    page.get_by_role("link", name="bulk run 00").wait_for()
+    assert picker.input_value() == flow_ids[0]
+    assert rows.count() == 50
+    assert set(rows.locator("td:nth-child(2)").all_text_contents()) == {"Bulk 00"}
+
+
+SOURCE_COLLECTION = "6b1f0a5e-0000-4000-8000-00000000a001"
+DESTINATION_COLLECTION = "6b1f0a5e-0000-4000-8000-00000000a002"
+COPY: dict[str, Any] = {
+    "StartAt": "Copy",
+    "States": {
+        "Copy": {
+            "Type": "Action",
+            "ActionUrl": "https://transfer.actions.globus.org/transfer",
+            "Parameters": {
+                "source_endpoint": SOURCE_COLLECTION,
+                "destination_endpoint": DESTINATION_COLLECTION,
+                "DATA": [{"source_path": "/data", "destination_path": "/copy", "recursive": True}],
+                "verify_checksum": True,
+                "__Private_Parameters": ["verify_checksum"],
+            },
+            "ResultPath": "$.copied",
+            "Next": "Tidy",
+        },
+        "Tidy": {"Type": "Pass", "Result": {"ok": True}, "ResultPath": "$.tidy", "End": True},
+    },
+}
+
+
+def test_transfer_progress_and_redacted_state_data_on_the_run_page(
+    page: Any, live_server: LiveServer, tmp_path: Path, screenshots: Path
+) -> None:
+    source, destination = tmp_path / "source", tmp_path / "destination"
+    (source / "data").mkdir(parents=True)
+    destination.mkdir()
+    for n in range(3):
+        (source / "data" / f"f{n}.txt").write_text("x" * (100 * (n + 1)))
+    live_server.add_collection(SOURCE_COLLECTION, source)
+    live_server.add_collection(DESTINATION_COLLECTION, destination)
+    flow = live_server.call(
+        live_server.alice, "POST", "/flows", {"title": "Copier", "definition": COPY, "input_schema": {}}
+    )
+    run = live_server.call(
+        live_server.alice,
+        "POST",
+        f"/flows/{flow['id']}/run",
+        {"body": {"note": "shown", "_private_secret": "s3cret-value"}, "label": "copy run"},
+    )
+    sign_in(page, live_server.alice)
+    page.goto(f"/ui#/runs/{run['run_id']}")
+    page.locator("h1 .badge", has_text="SUCCEEDED").wait_for()
+    page.locator('svg.graph .node[data-state="Tidy"][data-status="done"]').wait_for()
+    assert sorted(p.name for p in (destination / "copy").iterdir()) == ["f0.txt", "f1.txt", "f2.txt"]
+    box = page.locator(".transfer")
+    box.wait_for()
+    assert box.locator("h3").text_content() == "Transfer progress (Copy)"
+    assert box.locator("p").text_content() == "3 of 3 files, 600 bytes transferred"
+    assert box.locator("progress").get_attribute("max") == "3"
+    assert page.evaluate("document.querySelector('.transfer progress').value") == 3
+
+    for summary in page.locator(".state-io summary").all():
+        summary.click()  # open every state's input and output
+    data = page.locator(".states").text_content()
+    assert '"note": "shown"' in data and '"ok": true' in data
+    copy_input = page.locator(".state-io").first.locator("pre").first.text_content()
+    assert '"verify_checksum": "<redacted>"' in copy_input  # the Action's __Private_Parameters
+    page.get_by_text("Run document").click()
+    page.locator("#run-log code", has_text="FlowSucceeded").wait_for()
+    assert "s3cret-value" not in page.locator("main").text_content()  # the API redacts _private* keys
+    assert "_private_secret" not in page.locator("main").text_content()
+    page.screenshot(path=screenshots / "run-transfer.png", full_page=True)
+
+
+def test_keyboard_only_sign_in_and_navigation(
+    page: Any, live_server: LiveServer, flows: dict[str, str]
+) -> None:
+    page.goto("/ui")
+    page.get_by_label("Access token").wait_for()
+    page.reload()
+    page.get_by_label("Access token").wait_for()
+    assert page.evaluate("document.activeElement.id") == "token"  # focus starts in the token field
+    page.keyboard.type(live_server.alice)
+    page.keyboard.press("Enter")  # submits the form
+    page.locator("#sign-out").wait_for()
+    page.get_by_role("link", name="Greeting").wait_for()
+    page.locator(".brand").focus()
+    page.keyboard.press("Shift+Tab")  # before the brand: the skip link, shown when focused
+    assert page.evaluate("document.activeElement.textContent") == "Skip to content"
+    assert page.locator(".skip").bounding_box()["x"] >= 0
+    outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    assert outline == "solid"  # a visible focus ring
+    page.keyboard.press("Enter")  # to the content, leaving the route alone
+    assert page.evaluate("[document.activeElement.id, location.hash]") == ["main", "#/flows"]
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "flow-search"
+    for _ in range(30):  # tab along to the flow's link and open it with Enter
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.textContent") == "Greeting":
+            break
+    else:
+        raise AssertionError("Tab never reached the Greeting link")
+    page.keyboard.press("Enter")
+    page.locator("svg.graph").wait_for()
+    for _ in range(40):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.id") == "start-run":
+            break
+    else:
+        raise AssertionError("Tab never reached Start a run")
+    page.keyboard.press("Enter")
+    page.locator("#start-form").wait_for()
+    # every form control has a label
+    unlabelled = page.evaluate(
+        """() => [...document.querySelectorAll("main input, main select, main textarea")]
+            .filter((c) => !c.labels || c.labels.length === 0).map((c) => c.id || c.name)"""
+    )
+    assert unlabelled == []
+
+
+@pytest.mark.parametrize("dark", [False, True], ids=["light", "dark"])
+def test_narrow_screens_fit_and_both_colour_schemes_are_readable(
+    chromium_browser: Any, live_server: LiveServer, flows: dict[str, str], dark: bool
+) -> None:
+    run = live_server.call(
+        live_server.alice,
+        "POST",
+        f"/flows/{flows['greeting']}/run",
+        {"body": {"message": "narrow", "count": 1}, "label": "narrow run"},
+    )
+    for page in new_page(chromium_browser, live_server, dark=dark, width=360):
+        sign_in(page, live_server.alice)
+        for hash_, ready in [
+            ("#/flows", "table.list"),
+            (f"#/flows/{flows['greeting']}", "svg.graph"),
+            (f"#/flows/{flows['greeting']}/start", "#start-form"),
+            ("#/runs", "table.list"),
+            (f"#/runs/{run['run_id']}", 'svg.graph .node[data-state="Done"][data-status="done"]'),
+        ]:
+            page.goto(f"/ui{hash_}")
+            page.locator(ready).first.wait_for()
+            # nothing wider than the screen: the page never scrolls sideways (the graph scrolls in its box)
+            assert page.evaluate("document.documentElement.scrollWidth") <= 360, hash_
+            colours = page.evaluate(
+                "() => [getComputedStyle(document.body).backgroundColor,"
+                " getComputedStyle(document.body).color]"
+            )
+            background, text = (luminance(colour) for colour in colours)
+            assert (background < 0.1) if dark else (background > 0.9)
+            assert contrast(background, text) >= 7, (hash_, colours)
+
+
+def luminance(css_colour: str) -> float:
+    """Relative luminance (WCAG) of an `rgb(r, g, b)` colour."""
+    values = [int(v) / 255 for v in css_colour[css_colour.index("(") + 1 : -1].split(",")[:3]]
+    linear = [v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4 for v in values]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def contrast(a: float, b: float) -> float:
+    return (max(a, b) + 0.05) / (min(a, b) + 0.05)

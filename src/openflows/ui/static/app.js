@@ -64,6 +64,32 @@ function setPage(title, ...children) {
   }
 }
 
+// Paging over the API's keyset markers (`marker`, `has_next_page`): Previous / Next buttons, with the marker
+// of every page seen so far kept on a stack (the first page has none). `load` reads `pager.marker()`.
+function makePager(load) {
+  const stack = [null];
+  let nextMarker = null;
+  const where = h("span", { class: "page-no", "aria-live": "polite" });
+  const prev = h("button", { type: "button", class: "secondary small", id: "prev-page", text: "← Previous page",
+    onclick: () => { if (stack.length > 1) stack.pop(); load(); } });
+  const next = h("button", { type: "button", class: "secondary small", id: "next-page", text: "Next page →",
+    onclick: () => { if (nextMarker) stack.push(nextMarker); load(); } });
+  const element = h("nav", { class: "pager", "aria-label": "Pages" }, prev, where, next);
+  element.hidden = true;
+  return {
+    element,
+    marker: () => stack[stack.length - 1],
+    reset: () => { stack.length = 1; },
+    update: (page) => {
+      nextMarker = page.has_next_page ? page.marker : null;
+      prev.hidden = stack.length === 1;
+      next.hidden = !nextMarker;
+      where.textContent = `Page ${stack.length}`;
+      element.hidden = stack.length === 1 && !nextMarker;
+    },
+  };
+}
+
 // ---------------------------------------------------------------------------------------------- session
 
 async function loadSession() {
@@ -141,6 +167,10 @@ async function afterSignIn() {
 
 // ---------------------------------------------------------------------------------------------- flows
 
+//: rows per page in the flows and runs lists
+const PER_PAGE = 50;
+//: at most this many flows (pages of 100) are offered in the runs list's flow picker
+const FLOW_PICKER_PAGES = 10;
 const FLOW_ROLES = ["flow_owner", "flow_administrator", "flow_starter", "flow_viewer", "run_manager", "run_monitor"];
 
 async function pageFlows() {
@@ -151,9 +181,12 @@ async function pageFlows() {
   let latest = 0;
   const load = async () => {
     const mine = ++latest;
+    const marker = pager.marker();
     try {
-      const page = await api("GET", `/flows${query({ filter_fulltext: search.value.trim(), filter_roles: role.value, per_page: 50 })}`);
+      const page = await api("GET", `/flows${query(marker ? { marker } : {
+        filter_fulltext: search.value.trim(), filter_roles: role.value, per_page: PER_PAGE })}`);
       if (mine !== latest) return; // a newer search is under way
+      pager.update(page);
       if (!page.flows.length) {
         results.replaceChildren(h("p", { class: "empty", text: "No flows." }));
         return;
@@ -170,18 +203,19 @@ async function pageFlows() {
       results.replaceChildren(notice(error.message));
     }
   };
+  const pager = makePager(load);
   let timer = null;
   search.addEventListener("input", () => {
     clearTimeout(timer);
-    timer = setTimeout(load, 250);
+    timer = setTimeout(() => { pager.reset(); load(); }, 250);
   });
-  role.addEventListener("change", load);
+  role.addEventListener("change", () => { pager.reset(); load(); });
   setPage("Flows",
     h("h1", { text: "Flows" }),
     h("div", { class: "filters", role: "search" },
       h("div", { class: "field" }, h("label", { for: "flow-search", text: "Search" }), search),
       h("div", { class: "field" }, h("label", { for: "flow-role", text: "Role" }), role)),
-    results);
+    results, pager.element);
   await load();
 }
 
@@ -217,7 +251,9 @@ async function pageFlow(flowId) {
   );
   try {
     const page = await api("GET", `/flows/${flowId}/runs${query({ per_page: 20 })}`);
-    runsBox.replaceChildren(runTable(page.runs, false));
+    runsBox.replaceChildren(runTable(page.runs, false),
+      page.has_next_page ? h("p", {}, h("a", { id: "all-flow-runs", href: `#/runs?flow=${encodeURIComponent(flowId)}`,
+        text: "All runs of this flow →" })) : null);
   } catch (error) {
     runsBox.replaceChildren(notice(error.message));
   }
@@ -287,43 +323,93 @@ function isoOrEmpty(value) {
   return value ? new Date(value).toISOString() : "";
 }
 
-async function pageRuns() {
+async function pageRuns(params) {
   const status = h("select", { id: "run-status" }, h("option", { value: "", text: "any status" }),
     ...["ACTIVE", "INACTIVE", "SUCCEEDED", "FAILED", "ENDED"].map((s) => h("option", { value: s, text: s })));
+  const flowPick = h("select", { id: "run-flow-id" }, h("option", { value: "", text: "any flow" }));
   const flow = h("input", { id: "run-flow", type: "search", placeholder: "flow title" });
   const label = h("input", { id: "run-label-filter", type: "search", placeholder: "label" });
   const after = h("input", { id: "run-after", type: "datetime-local" });
   const before = h("input", { id: "run-before", type: "datetime-local" });
   const results = h("div");
-  const stamp = h("p", { class: "help", "aria-live": "off" });
+  const stamp = h("p", { class: "help", id: "runs-updated", "aria-live": "off" });
   let latest = 0;
   const load = async () => {
     const mine = ++latest;
     const range = after.value || before.value ? `${isoOrEmpty(after.value)},${isoOrEmpty(before.value)}` : "";
+    const marker = pager.marker();
     try {
-      const page = await api("GET", `/runs${query({
-        filter_status: status.value, filter_flow_title: flow.value.trim(), filter_label: label.value.trim(),
-        filter_start_time: range, per_page: 50,
+      const page = await api("GET", `/runs${query(marker ? { marker } : {
+        filter_status: status.value, filter_flow_id: flowPick.value, filter_flow_title: flow.value.trim(),
+        filter_label: label.value.trim(), filter_start_time: range, per_page: PER_PAGE,
       })}`);
       if (mine !== latest) return; // a newer filter is under way
+      pager.update(page);
       results.replaceChildren(runTable(page.runs));
       stamp.textContent = `Updated ${new Date().toLocaleTimeString()} (refreshes every 3 s)`;
     } catch (error) {
       results.replaceChildren(notice(error.message));
     }
   };
-  for (const control of [status, after, before]) control.addEventListener("change", load);
-  for (const control of [flow, label]) control.addEventListener("input", load);
+  const pager = makePager(load);
+  const reload = () => { pager.reset(); load(); };
+  for (const control of [status, flowPick, after, before]) control.addEventListener("change", reload);
+  for (const control of [flow, label]) control.addEventListener("input", reload);
   const field = (id, text, control) => h("div", { class: "field" }, h("label", { for: id, text }), control);
   setPage("Runs",
     h("h1", { text: "Runs" }),
     h("div", { class: "filters", role: "search" },
-      field("run-status", "Status", status), field("run-flow", "Flow", flow), field("run-label-filter", "Label", label),
+      field("run-status", "Status", status), field("run-flow-id", "Flow", flowPick),
+      field("run-flow", "Flow title", flow), field("run-label-filter", "Label", label),
       field("run-after", "Started after", after), field("run-before", "Started before", before)),
-    results, stamp);
-  await load();
+    results, pager.element, stamp);
+  const wanted = params.get("flow");
+  if (wanted) { // #/runs?flow=ID: the runs of that flow
+    await fillFlowPicker(flowPick).catch(() => {});
+    if (![...flowPick.options].some((option) => option.value === wanted)) {
+      flowPick.append(h("option", { value: wanted, text: wanted }));
+    }
+    flowPick.value = wanted;
+    await load();
+  } else {
+    await load();
+    fillFlowPicker(flowPick).catch(() => {}); // the list still works without the picker
+  }
   const timer = setInterval(load, 3000);
   onLeave(() => clearInterval(timer));
+}
+
+// The flows the user can see, as options of the runs list's flow filter (by title, then id).
+async function fillFlowPicker(select) {
+  const flows = [];
+  let marker = null;
+  for (let n = 0; n < FLOW_PICKER_PAGES; n++) {
+    const page = await api("GET", `/flows${query(marker ? { marker } : { per_page: 100 })}`);
+    flows.push(...page.flows);
+    if (!page.has_next_page) break;
+    marker = page.marker;
+  }
+  flows.sort((a, b) => (a.title || "").localeCompare(b.title || "") || a.id.localeCompare(b.id));
+  select.append(...flows.map((flow) => h("option", { value: flow.id, text: flow.title || flow.id })));
+}
+
+// Why an INACTIVE run waits (the GARE: code, description, required scope) or why a run failed.
+function statusReason(run) {
+  const details = run.details || {};
+  if (run.status === "INACTIVE") {
+    const scope = details.required_scope;
+    return [h("p", { class: "notice waiting", role: "status" },
+      h("strong", { text: `${details.code || "Inactive"}: ` }), details.description || "the run waits for a resume.",
+      scope ? h("span", {}, " Required scope: ", h("code", { text: scope })) : null)];
+  }
+  if (run.status === "FAILED" && details.code && details.code !== "FlowCanceled") {
+    const cause = (details.details || {}).cause;
+    const causeText = cause === undefined || cause === null ? "" : typeof cause === "string" ? cause : JSON.stringify(cause);
+    return [h("p", { class: "notice error", role: "status" },
+      h("strong", { text: `${details.code}: ` }), details.description || "",
+      causeText ? h("span", { class: "cause", text: ` (${causeText.slice(0, 500)})` }) : null)];
+  }
+  return [];
 }
 
 function transferBox(transfer) {
@@ -379,6 +465,7 @@ async function pageRun(runId) {
   ]);
   const entries = [];
   const head = h("div");
+  const reason = h("div", { id: "run-reason", "aria-live": "polite" });
   const actions = h("div", { class: "actions", role: "group", "aria-label": "Run actions" });
   const message = h("div", { "aria-live": "polite" });
   const graphBox = h("div", { class: "graph-box" });
@@ -412,6 +499,7 @@ async function pageRun(runId) {
           h("p", { class: "sub" }, "Flow ", h("a", { href: `#/flows/${run.flow_id}`, text: run.flow_title || run.flow_id }),
             ` · started ${when(run.start_time)}`, run.completion_time ? ` · finished ${when(run.completion_time)}` : "",
             (run.tags || []).length ? ` · tags: ${run.tags.join(", ")}` : ""))));
+    reason.replaceChildren(...statusReason(run));
     const active = !TERMINAL.has(run.status);
     actions.replaceChildren(...[
       perms.cancel && active ? h("button", { type: "button", id: "cancel-run", class: "danger", text: "Cancel run",
@@ -436,7 +524,7 @@ async function pageRun(runId) {
   };
 
   setPage(run.label || runId,
-    head, actions, message,
+    head, reason, actions, message,
     h("section", { "aria-labelledby": "g-h" }, h("h2", { id: "g-h", text: "What the run did" }), graphBox),
     progress,
     h("section", {}, h("h2", { text: "Timeline" }), timelineBox),
@@ -479,7 +567,9 @@ async function route() {
   for (const fn of cleanups) fn();
   cleanups = [];
   const hash = location.hash || "#/flows";
-  const parts = hash.slice(2).split("/");
+  const [path, search] = hash.slice(2).split("?");
+  const parts = path.split("/");
+  const params = new URLSearchParams(search || "");
   try {
     const session = await loadSession();
     if (!me) {
@@ -491,7 +581,7 @@ async function route() {
     else if (parts[0] === "flows" && parts[1] && parts[2] === "start") await pageStart(parts[1]);
     else if (parts[0] === "flows" && parts[1]) await pageFlow(parts[1]);
     else if (parts[0] === "runs" && parts[1]) await pageRun(parts[1]);
-    else if (parts[0] === "runs") await pageRuns();
+    else if (parts[0] === "runs") await pageRuns(params);
     else await pageFlows();
     main.focus({ preventScroll: true });
   } catch (error) {
@@ -505,5 +595,10 @@ async function route() {
   }
 }
 
+// The skip link moves the focus to the content without touching the hash (which holds the route).
+document.querySelector(".skip").addEventListener("click", (event) => {
+  event.preventDefault();
+  main.focus();
+});
 window.addEventListener("hashchange", route);
 route();
