@@ -9,7 +9,7 @@ SDK3_STAMP := $(SDK3_VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8765
 
-.PHONY: install serve test lint format bench clean
+.PHONY: install serve test lint format bench bench-all clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,9 +42,16 @@ format: $(STAMP)
 	$(BIN)/ruff format src tests bench
 	$(BIN)/ruff check --fix src tests bench
 
+# the engine benchmark (issue 7): one table, written to bench/RESULTS.md, under 5 minutes
 bench: $(STAMP)
+	$(BIN)/python bench/engine.py
+
+# every benchmark: language, service, engine, scale-out (PostgreSQL), transfer
+bench-all: bench
 	$(BIN)/python bench/language.py
 	$(BIN)/python bench/service.py
+	$(BIN)/python bench/scale.py
+	$(BIN)/python bench/transfer.py
 
 clean:
 	rm -rf $(VENV) $(SDK3_VENV) .venv-globus-cli build dist src/*.egg-info
