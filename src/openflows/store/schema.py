@@ -1,8 +1,9 @@
 """The whole schema (SQLAlchemy Core). Alembic migrations under `migrations/` must produce exactly this.
 
-Tables (DESIGN.md "Data model"): identities, groups, group_members, tokens; flows, flow_versions, flow_roles;
-runs, run_roles, run_logs; work_items; provider_actions. Role rows duplicate the role lists kept as JSON on flows
-and runs so that role filters are indexed queries; the two are always written in the same transaction.
+Tables (DESIGN.md "Data model"): identities, groups, group_members, tokens; flows, flow_versions,
+flow_roles; runs, run_roles, run_logs; work_items; provider_actions; and the tables of the built-in providers
+and the Auth surface below. Role rows duplicate the role lists kept as JSON on flows and runs so that role
+filters are indexed queries; the two are always written in the same transaction.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ metadata = sa.MetaData(
     }
 )
 
-# --- identities and auth -----------------------------------------------------------------------------------------
+# --- identities and auth ------------------------------------------------------------------------------------
 
 identities = sa.Table(
     "identities",
@@ -79,7 +80,7 @@ oauth_clients = sa.Table(
     sa.Index(None, "identity_id"),
 )
 
-# --- flows --------------------------------------------------------------------------------------------------------
+# --- flows --------------------------------------------------------------------------------------------------
 
 flows = sa.Table(
     "flows",
@@ -133,7 +134,7 @@ flow_roles = sa.Table(
     sa.Index(None, "principal", "role"),
 )
 
-# --- runs ---------------------------------------------------------------------------------------------------------
+# --- runs ---------------------------------------------------------------------------------------------------
 
 runs = sa.Table(
     "runs",
@@ -194,7 +195,7 @@ run_logs = sa.Table(
     sa.Column("details", JSONType, nullable=False),
 )
 
-# --- execution ----------------------------------------------------------------------------------------------------
+# --- execution ----------------------------------------------------------------------------------------------
 
 work_items = sa.Table(
     "work_items",
@@ -221,7 +222,7 @@ work_items = sa.Table(
     sa.Index(None, "lease_until"),
 )
 
-# --- built-in action providers ---------------------------------------------------------------------------------
+# --- built-in action providers ------------------------------------------------------------------------------
 
 provider_actions = sa.Table(
     "provider_actions",
