@@ -29,9 +29,9 @@ from .base import (
     ActionNotFound,
     BadActionRequest,
     Caller,
-    ForbiddenRequest,
     Provider,
 )
+from .stored import check_request, document, load_action
 
 #: the scope of the hosted Hello World provider
 HELLO_WORLD_SCOPE = "https://auth.globus.org/scopes/actions.globus.org/hello_world"
@@ -57,10 +57,6 @@ INPUT_SCHEMA: dict[str, Any] = {
     },
     "additionalProperties": True,
 }
-
-
-def _iso(t: dt.datetime | None) -> str | None:
-    return None if t is None else t.astimezone(dt.UTC).isoformat()
 
 
 class HelloWorldProvider(Provider):
@@ -131,7 +127,7 @@ class HelloWorldProvider(Provider):
                 raise ActionConflict(f"request_id {request_id!r} was already used with a different body")
             if existing.released_at is not None:
                 raise ActionNotFound(f"the action for request_id {request_id!r} was released")
-            return self._document(self._advance(conn, existing._mapping, now)), False
+            return document(self._advance(conn, existing._mapping, now)), False
         echo = body.get("echo_string", DEFAULT_ECHO_STRING)
         sleep = float(body.get("sleep_time") or 0)
         scope = body.get("required_dependent_scope")
@@ -162,7 +158,7 @@ class HelloWorldProvider(Provider):
                 status="SUCCEEDED", display_status="SUCCEEDED", details=_output(echo), completion_time=now
             )
         conn.execute(sa.insert(provider_actions).values(**values))
-        return self._document(values), True
+        return document(values), True
 
     def status(self, action_id: str, caller: Caller) -> dict[str, Any]:
         return self.db.transact(self._status, action_id, caller, self.clock.now())
@@ -171,7 +167,7 @@ class HelloWorldProvider(Provider):
         self, conn: sa.Connection, action_id: str, caller: Caller, now: dt.datetime
     ) -> dict[str, Any]:
         row = self._load(conn, action_id, caller, manage=False)
-        return self._document(self._advance(conn, row, now))
+        return document(self._advance(conn, row, now))
 
     def cancel(self, action_id: str, caller: Caller) -> dict[str, Any]:
         return self.db.transact(self._cancel, action_id, caller, self.clock.now())
@@ -181,7 +177,7 @@ class HelloWorldProvider(Provider):
     ) -> dict[str, Any]:
         row = self._advance(conn, self._load(conn, action_id, caller, manage=True), now)
         if row["status"] in TERMINAL_ACTION_STATUSES:
-            return self._document(row)
+            return document(row)
         changes = {
             "status": "FAILED",
             "display_status": "CANCELED",
@@ -189,7 +185,7 @@ class HelloWorldProvider(Provider):
             "completion_time": now,
             "due_at": None,
         }
-        return self._document(self._update(conn, row, changes))
+        return document(self._update(conn, row, changes))
 
     def release(self, action_id: str, caller: Caller) -> dict[str, Any]:
         return self.db.transact(self._release, action_id, caller, self.clock.now())
@@ -202,7 +198,7 @@ class HelloWorldProvider(Provider):
             raise ActionConflict(
                 f"action {action_id} is still {row['status']}; cancel it before releasing it"
             )
-        return self._document(self._update(conn, row, {"released_at": now}))
+        return document(self._update(conn, row, {"released_at": now}))
 
     def resume(self, action_id: str, caller: Caller) -> dict[str, Any]:
         return self.db.transact(self._resume, action_id, caller, self.clock.now())
@@ -212,7 +208,7 @@ class HelloWorldProvider(Provider):
     ) -> dict[str, Any]:
         row = self._advance(conn, self._load(conn, action_id, caller, manage=True), now)
         if row["status"] != "INACTIVE":
-            return self._document(row)
+            return document(row)
         state = row["state"] or {}
         sleep = float(state.get("sleep_time") or 0)
         if sleep > 0:
@@ -229,7 +225,7 @@ class HelloWorldProvider(Provider):
                 "details": _output(state.get("echo_string", DEFAULT_ECHO_STRING)),
                 "completion_time": now,
             }
-        return self._document(self._update(conn, row, changes))
+        return document(self._update(conn, row, changes))
 
     def log(
         self, action_id: str, caller: Caller, *, limit: int = 10, reverse_order: bool = False
@@ -284,26 +280,7 @@ class HelloWorldProvider(Provider):
     # -- helpers -------------------------------------------------------------------------------------------
 
     def _load(self, conn: sa.Connection, action_id: str, caller: Caller, *, manage: bool) -> dict[str, Any]:
-        try:
-            key = uuid.UUID(str(action_id))
-        except ValueError:
-            raise ActionNotFound(f"no action {action_id!r}") from None
-        row = conn.execute(
-            sa.select(provider_actions).where(
-                provider_actions.c.id == key, provider_actions.c.provider == self.name
-            )
-        ).one_or_none()
-        if row is None or row.released_at is not None:
-            raise ActionNotFound(f"no action {action_id!r}")
-        m = dict(row._mapping)
-        allowed = {m["creator_id"], *m["manage_by"]}
-        if not manage:
-            allowed |= set(m["monitor_by"])
-        if not (caller.principals & allowed):
-            if manage and caller.principals & set(m["monitor_by"]):
-                raise ForbiddenRequest(f"you may view action {action_id} but not manage it")
-            raise ActionNotFound(f"no action {action_id!r}")
-        return m
+        return load_action(conn, self.name, action_id, caller, manage=manage)
 
     def _advance(self, conn: sa.Connection, row: Any, now: dt.datetime) -> dict[str, Any]:
         """Bring an ACTIVE action whose sleep is over to SUCCEEDED (persisted)."""
@@ -324,22 +301,6 @@ class HelloWorldProvider(Provider):
     def _update(self, conn: sa.Connection, row: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
         conn.execute(sa.update(provider_actions).where(provider_actions.c.id == row["id"]).values(**changes))
         return {**row, **changes}
-
-    @staticmethod
-    def _document(row: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "action_id": str(row["id"]),
-            "status": row["status"],
-            "display_status": row.get("display_status") or row["status"],
-            "details": row.get("details"),
-            "creator_id": row["creator_id"],
-            "label": row.get("label"),
-            "monitor_by": list(row.get("monitor_by") or []),
-            "manage_by": list(row.get("manage_by") or []),
-            "start_time": _iso(row["start_time"]),
-            "completion_time": _iso(row.get("completion_time")),
-            "release_after": row.get("release_after") or "P30D",
-        }
 
 
 def _output(echo: Any) -> dict[str, Any]:
@@ -364,14 +325,7 @@ def _consent_details(scope: str) -> dict[str, Any]:
 
 def _check_request(request: Any) -> tuple[str, dict[str, Any], dict[str, Any]]:
     """Validate an action request (spec §11 "Action Request") and the hello_world body."""
-    if not isinstance(request, dict):
-        raise BadActionRequest("the action request must be a JSON object")
-    request_id = request.get("request_id")
-    if not isinstance(request_id, str) or not request_id or len(request_id) > 256:
-        raise BadActionRequest("request_id must be a non-empty string of at most 256 characters")
-    body = request.get("body")
-    if not isinstance(body, dict):
-        raise BadActionRequest("body must be a JSON object")
+    request_id, body, extras = check_request(request)
     echo = body.get("echo_string", DEFAULT_ECHO_STRING)
     if not isinstance(echo, str):
         raise BadActionRequest("echo_string must be a string")
@@ -385,19 +339,4 @@ def _check_request(request: Any) -> tuple[str, dict[str, Any], dict[str, Any]]:
     scope = body.get("required_dependent_scope")
     if scope is not None and not isinstance(scope, str):
         raise BadActionRequest("required_dependent_scope must be a string")
-    extras: dict[str, Any] = {}
-    label = request.get("label")
-    if label is not None:
-        if not isinstance(label, str) or not 1 <= len(label) <= 64:
-            raise BadActionRequest("label must be a string of 1 to 64 characters")
-        extras["label"] = label
-    for key in ("monitor_by", "manage_by"):
-        value = request.get(key)
-        if value is not None:
-            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                raise BadActionRequest(f"{key} must be a list of principal URNs")
-            extras[key] = value
-    release_after = request.get("release_after")
-    if release_after is not None:
-        extras["release_after"] = str(release_after)[:32]
     return request_id, body, extras

@@ -285,26 +285,35 @@ class StoredProvider(Provider):
     # -- helpers -------------------------------------------------------------------------------------------
 
     def _load(self, conn: sa.Connection, action_id: str, caller: Caller, *, manage: bool) -> dict[str, Any]:
-        try:
-            key = uuid.UUID(str(action_id))
-        except ValueError:
-            raise ActionNotFound(f"no action {action_id!r}") from None
-        row = conn.execute(
-            sa.select(provider_actions).where(
-                provider_actions.c.id == key, provider_actions.c.provider == self.name
-            )
-        ).one_or_none()
-        if row is None or row.released_at is not None:
-            raise ActionNotFound(f"no action {action_id!r}")
-        m = dict(row._mapping)
-        allowed = {m["creator_id"], *m["manage_by"]}
-        if not manage:
-            allowed |= set(m["monitor_by"])
-        if not (caller.principals & allowed):
-            if manage and caller.principals & set(m["monitor_by"]):
-                raise ForbiddenRequest(f"you may view action {action_id} but not manage it")
-            raise ActionNotFound(f"no action {action_id!r}")
-        return m
+        return load_action(conn, self.name, action_id, caller, manage=manage)
+
+
+def load_action(
+    conn: sa.Connection, provider: str, action_id: str, caller: Caller, *, manage: bool
+) -> dict[str, Any]:
+    """The unreleased action `action_id` of `provider`, if `caller` may see it (the creator, `monitor_by`,
+    `manage_by`) or, with `manage`, manage it (the creator, `manage_by`). An action the caller may not see is
+    `ActionNotFound`; one they may see but not manage is `ForbiddenRequest`."""
+    try:
+        key = uuid.UUID(str(action_id))
+    except ValueError:
+        raise ActionNotFound(f"no action {action_id!r}") from None
+    row = conn.execute(
+        sa.select(provider_actions).where(
+            provider_actions.c.id == key, provider_actions.c.provider == provider
+        )
+    ).one_or_none()
+    if row is None or row.released_at is not None:
+        raise ActionNotFound(f"no action {action_id!r}")
+    m = dict(row._mapping)
+    allowed = {m["creator_id"], *m["manage_by"]}
+    if not manage:
+        allowed |= set(m["monitor_by"])
+    if not (caller.principals & allowed):
+        if manage and caller.principals & set(m["monitor_by"]):
+            raise ForbiddenRequest(f"you may view action {action_id} but not manage it")
+        raise ActionNotFound(f"no action {action_id!r}")
+    return m
 
 
 def document(row: dict[str, Any]) -> dict[str, Any]:
