@@ -547,6 +547,8 @@ def test_lists_page_through_more_than_fifty_items_and_filter_runs_by_flow(
     picker.select_option(label="any flow")
     page.get_by_label("Label").fill("")
     page.get_by_label("Flow title").fill("Bulk 01")
+    # "bulk run 50" is on the unfiltered page too: wait for the filtered list itself, not for one of its rows
+    page.wait_for_function("() => document.querySelectorAll('table.list tbody tr').length === 3")
     page.get_by_role("link", name="bulk run 50").wait_for()
     assert rows.count() == 3
 
