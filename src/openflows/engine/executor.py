@@ -87,6 +87,10 @@ MAX_ITEM_ATTEMPTS = 10  # attempts
 RETRY_MAX_SECONDS = 300.0  # seconds
 
 _LOG_FLOW_TIMEOUT = "FlowTimeout"
+#: kinds whose handler starts something outside (an action, a resume): they read the run afresh rather than
+#: trust the claim's read, which may be older when the item waited in the queue
+_REREAD_KINDS = frozenset({kinds.ACTION_START, kinds.RESUME})
+_UNREAD: Any = object()
 
 
 def default_owner() -> str:
@@ -134,6 +138,10 @@ class Executor:
         #: items claimed and not yet finished (queued or in progress): the heartbeat renews their leases
         self._held: set[int] = set()
         self._queue: queue.Queue[store.WorkItem | None] = queue.Queue()
+        #: runs read by the claim transaction, by item id, until the item's handler takes them (`_load`)
+        self._claimed_runs: dict[int, store.RunForStep | None] = {}
+        #: the earliest due time of an unleased item, as the last claim saw it
+        self._next_due: dt.datetime | None = None
         #: the name of the side task that died, when one did (the executor then stops)
         self.failed_task: str | None = None
         self.listener = WorkListener(db, self._on_notify) if db.dialect == "postgresql" else None
@@ -218,6 +226,7 @@ class Executor:
                 ids.append(item.id)
         if not ids:
             return 0
+        self._forget(ids)
         with self._in_progress_lock:
             self._held.difference_update(ids)
         try:
@@ -225,6 +234,11 @@ class Executor:
         except Exception:
             log.exception("could not hand back queued items", extra={"action": "stop_executor"})
             return 0
+
+    def _forget(self, item_ids: list[int]) -> None:
+        """Drop the claim's run reads of items handed back unprocessed."""
+        for item_id in item_ids:
+            self._claimed_runs.pop(item_id, None)
 
     def wake(self) -> None:
         """Wake idle workers: new work may be due now (the API calls this after enqueueing)."""
@@ -269,14 +283,18 @@ class Executor:
     # -- claiming and leases -------------------------------------------------------------------------------
 
     def claim(self, *, limit: int = 1) -> list[store.WorkItem]:
-        """Lease up to `limit` due items (at most one per run) to this executor."""
+        """Lease up to `limit` due items (at most one per run) to this executor. Their runs are read in the
+        same transaction and kept for `process` (one transaction fewer per item), and the earliest due time
+        of the items left is remembered for the claim loop's sleep."""
         now = self.clock.now()
-        items = self.db.transact(
-            store.claim_work_items, owner=self.owner, now=now, lease_seconds=self.lease_seconds, limit=limit
+        claim = self.db.transact(
+            store.claim_with_runs, owner=self.owner, now=now, lease_seconds=self.lease_seconds, limit=limit
         )
-        for item in items:
+        self._next_due = claim.next_due_at
+        for item in claim.items:
+            self._claimed_runs[item.id] = claim.runs.get(item.run_id)
             self.metrics.claim_lag_seconds.observe(max((now - item.due_at).total_seconds(), 0.0))
-        return items
+        return claim.items
 
     def reap(self) -> int:
         """Return expired leases to the pool; return how many."""
@@ -343,6 +361,7 @@ class Executor:
             outcome = "error"
             self._on_unexpected(item, exc)
         finally:
+            self._claimed_runs.pop(item.id, None)
             with self._in_progress_lock:
                 self._in_progress.discard(item.id)
                 self._held.discard(item.id)
@@ -380,8 +399,12 @@ class Executor:
         Whether the item still fits the run is checked against the cursor by each handler: a run has a single
         chain of main items (every commit deletes the others), so a mismatch only follows a concurrent change.
         """
-        with self.db.read() as conn:
-            run = store.load_run_for_step(conn, item.run_id)
+        claimed = self._claimed_runs.pop(item.id, _UNREAD)
+        if claimed is not _UNREAD and item.kind not in _REREAD_KINDS:  # read by the claim, under the lease
+            run = claimed
+        else:
+            with self.db.read() as conn:
+                run = store.load_run_for_step(conn, item.run_id)
         if run is None or run.is_terminal:
             self._complete(item)
             return None
@@ -825,6 +848,7 @@ class Executor:
                 continue
             if self._stop.is_set():  # stopping: give back what was just claimed
                 if items:
+                    self._forget([i.id for i in items])
                     self.db.transact(store.release_leases, owner=self.owner, item_ids=[i.id for i in items])
                 break
             with self._in_progress_lock:
@@ -840,6 +864,7 @@ class Executor:
             if item is None:
                 return
             if self._stop.is_set():  # stopping: hand it back instead of starting it
+                self._forget([item.id])
                 with self._in_progress_lock:
                     self._held.discard(item.id)
                 try:
@@ -852,10 +877,7 @@ class Executor:
 
     def _sleep(self, generation: int) -> None:
         timeout = POLL_FALLBACK_SECONDS
-        try:
-            due = self.next_due_at()
-        except Exception:
-            due = None
+        due = self._next_due  # seen by the claim that just ended (no extra read)
         if due is not None:
             timeout = min(timeout, max((due - self.clock.now()).total_seconds(), 0.0))
         if timeout <= 0:

@@ -111,6 +111,9 @@ class LogRow:
 # --- work items ---------------------------------------------------------------------------------------------
 
 
+_NOTIFY = sa.text("SELECT pg_notify(:channel, '')")
+
+
 def notify_work(conn: sa.Connection) -> None:
     """Announce new due work to listening workers when this transaction commits (PostgreSQL only; a no-op on
     SQLite, where the process's own executor is woken directly).
@@ -118,7 +121,7 @@ def notify_work(conn: sa.Connection) -> None:
     PostgreSQL folds identical notifications of one transaction into one, so calling this per item is cheap.
     """
     if conn.dialect.name == "postgresql":
-        conn.execute(sa.text("SELECT pg_notify(:channel, '')"), {"channel": NOTIFY_CHANNEL})
+        conn.execute(_NOTIFY, {"channel": NOTIFY_CHANNEL})
 
 
 def hasten_action_poll(conn: sa.Connection, run_id: uuid.UUID, *, now: dt.datetime) -> int:
@@ -139,20 +142,23 @@ def hasten_action_poll(conn: sa.Connection, run_id: uuid.UUID, *, now: dt.dateti
     return result.rowcount
 
 
+_ENQUEUE = sa.insert(work_items).returning(work_items.c.id)
+
+
+def _item_values(item: NewWorkItem, now: dt.datetime) -> dict[str, Any]:
+    return {
+        "run_id": item.run_id,
+        "kind": item.kind,
+        "due_at": item.due_at,
+        "payload": item.payload,
+        "created_at": now,
+        "attempts": 0,
+    }
+
+
 def enqueue_work_item(conn: sa.Connection, item: NewWorkItem, *, now: dt.datetime) -> int:
     """Insert one work item; return its id. Work due soon is announced with `notify_work`."""
-    result = conn.execute(
-        sa.insert(work_items)
-        .values(
-            run_id=item.run_id,
-            kind=item.kind,
-            due_at=item.due_at,
-            payload=item.payload,
-            created_at=now,
-            attempts=0,
-        )
-        .returning(work_items.c.id)
-    )
+    result = conn.execute(_ENQUEUE, _item_values(item, now))
     if item.due_at <= now + dt.timedelta(seconds=NOTIFY_HORIZON_SECONDS):
         notify_work(conn)
     return int(result.scalar_one())
@@ -161,6 +167,48 @@ def enqueue_work_item(conn: sa.Connection, item: NewWorkItem, *, now: dt.datetim
 def enqueue_work_items(conn: sa.Connection, items: Iterable[NewWorkItem], *, now: dt.datetime) -> list[int]:
     """Insert several work items; return their ids."""
     return [enqueue_work_item(conn, item, now=now) for item in items]
+
+
+def _build_claim() -> tuple[Any, Any]:
+    candidate = work_items.alias("candidate")
+    other = work_items.alias("other")
+    run_busy = (
+        sa.select(other.c.id)
+        .where(other.c.run_id == candidate.c.run_id, other.c.lease_owner.is_not(None))
+        .exists()
+    )
+    due = (
+        sa.select(candidate.c.id)
+        .join(runs, runs.c.id == candidate.c.run_id)
+        .where(candidate.c.lease_owner.is_(None), candidate.c.due_at <= sa.bindparam("b_now"), ~run_busy)
+        .order_by(candidate.c.due_at, candidate.c.id)
+        .limit(sa.bindparam("b_limit", type_=sa.Integer()))
+        .with_for_update(skip_locked=True, of=[candidate, runs])
+        .cte("due")
+        # evaluated once: PostgreSQL may otherwise re-run a LIMIT ... SKIP LOCKED subquery per row
+        .prefix_with("MATERIALIZED", dialect="postgresql")
+    )
+    claim = (
+        sa.update(work_items)
+        .where(work_items.c.id.in_(sa.select(due.c.id)), work_items.c.lease_owner.is_(None))
+        .values(
+            lease_owner=sa.bindparam("b_owner"),
+            lease_until=sa.bindparam("b_lease_until"),
+            attempts=work_items.c.attempts + 1,
+        )
+        .returning(*work_items.c)
+    )
+    unclaim = (
+        sa.update(work_items)
+        .where(work_items.c.id.in_(sa.bindparam("b_ids", expanding=True)))
+        .values(lease_owner=None, lease_until=None, attempts=work_items.c.attempts - 1)
+    )
+    return claim, unclaim
+
+
+# Statements of the hot path are built once (with bind parameters): building and caching a SQLAlchemy
+# statement per call cost more than executing it (issue 7's profile).
+_CLAIM, _UNCLAIM = _build_claim()
 
 
 def claim_work_items(
@@ -174,35 +222,16 @@ def claim_work_items(
     but the earliest are given back before the transaction ends. Each claim increments `attempts`. Must run
     in a write transaction.
     """
-    candidate = work_items.alias("candidate")
-    other = work_items.alias("other")
-    run_busy = (
-        sa.select(other.c.id)
-        .where(other.c.run_id == candidate.c.run_id, other.c.lease_owner.is_not(None))
-        .exists()
+    rows = conn.execute(
+        _CLAIM,
+        {
+            "b_now": now,
+            "b_limit": limit,
+            "b_owner": owner,
+            "b_lease_until": now + dt.timedelta(seconds=lease_seconds),
+        },
     )
-    due = (
-        sa.select(candidate.c.id)
-        .join(runs, runs.c.id == candidate.c.run_id)
-        .where(candidate.c.lease_owner.is_(None), candidate.c.due_at <= now, ~run_busy)
-        .order_by(candidate.c.due_at, candidate.c.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True, of=[candidate, runs])
-        .cte("due")
-        # evaluated once: PostgreSQL may otherwise re-run a LIMIT ... SKIP LOCKED subquery per row
-        .prefix_with("MATERIALIZED", dialect="postgresql")
-    )
-    stmt = (
-        sa.update(work_items)
-        .where(work_items.c.id.in_(sa.select(due.c.id)), work_items.c.lease_owner.is_(None))
-        .values(
-            lease_owner=owner,
-            lease_until=now + dt.timedelta(seconds=lease_seconds),
-            attempts=work_items.c.attempts + 1,
-        )
-        .returning(*work_items.c)
-    )
-    items = [WorkItem.from_row(row) for row in conn.execute(stmt)]
+    items = [WorkItem.from_row(row) for row in rows]
     items.sort(key=lambda item: (item.due_at, item.id))
     kept: list[WorkItem] = []
     extra: list[int] = []
@@ -214,12 +243,35 @@ def claim_work_items(
             seen.add(item.run_id)
             kept.append(item)
     if extra:
-        conn.execute(
-            sa.update(work_items)
-            .where(work_items.c.id.in_(extra))
-            .values(lease_owner=None, lease_until=None, attempts=work_items.c.attempts - 1)
-        )
+        conn.execute(_UNCLAIM, {"b_ids": extra})
     return kept
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Claim:
+    """What one claim transaction returns: the leased items, their runs as they were when leased (None
+    for a run that no longer exists), and the earliest due time of the items still unleased."""
+
+    items: list[WorkItem]
+    runs: dict[uuid.UUID, RunForStep | None]
+    next_due_at: dt.datetime | None
+
+
+def claim_with_runs(
+    conn: sa.Connection, *, owner: str, now: dt.datetime, lease_seconds: float, limit: int = 1
+) -> Claim:
+    """`claim_work_items`, plus the claimed items' runs and `next_due_at`, in the same transaction: the
+    executor then needs no read transaction per item, nor one to learn how long it may sleep.
+
+    The runs are read under the items' leases, so only an API call (cancel, resume, update) can change them
+    before the step commits; the commit's version check catches that."""
+    items = claim_work_items(conn, owner=owner, now=now, lease_seconds=lease_seconds, limit=limit)
+    loaded = load_runs_for_step(conn, [item.run_id for item in items]) if items else {}
+    return Claim(
+        items=items,
+        runs={item.run_id: loaded.get(item.run_id) for item in items},
+        next_due_at=next_due_at(conn),
+    )
 
 
 def renew_leases(
@@ -285,19 +337,20 @@ def reap_expired_leases(conn: sa.Connection, *, now: dt.datetime) -> int:
     return int(result.rowcount)
 
 
+_COMPLETE = sa.delete(work_items).where(
+    work_items.c.id == sa.bindparam("b_id"), work_items.c.lease_owner == sa.bindparam("b_owner")
+)
+_NEXT_DUE = sa.select(sa.func.min(work_items.c.due_at)).where(work_items.c.lease_owner.is_(None))
+
+
 def complete_work_item(conn: sa.Connection, *, item_id: int, owner: str) -> bool:
     """Delete a finished item that `owner` holds; False if the lease was lost (or the item deleted)."""
-    result = conn.execute(
-        sa.delete(work_items).where(work_items.c.id == item_id, work_items.c.lease_owner == owner)
-    )
-    return result.rowcount == 1
+    return conn.execute(_COMPLETE, {"b_id": item_id, "b_owner": owner}).rowcount == 1
 
 
 def next_due_at(conn: sa.Connection) -> dt.datetime | None:
     """The earliest `due_at` of an unleased item (None when there is none)."""
-    return conn.execute(
-        sa.select(sa.func.min(work_items.c.due_at)).where(work_items.c.lease_owner.is_(None))
-    ).scalar_one_or_none()
+    return conn.execute(_NEXT_DUE).scalar_one_or_none()
 
 
 def list_work_items(conn: sa.Connection, *, run_id: uuid.UUID | None = None) -> list[WorkItem]:
@@ -381,43 +434,56 @@ def purge_finished_runs(conn: sa.Connection, *, completed_before: dt.datetime, l
 # --- runs ---------------------------------------------------------------------------------------------------
 
 
+_RUN_FOR_STEP_COLUMNS = (
+    runs.c.id,
+    runs.c.flow_id,
+    runs.c.flow_version,
+    runs.c.run_owner,
+    runs.c.status,
+    runs.c.details,
+    runs.c.input,
+    runs.c.run_state,
+    runs.c.cursor,
+    runs.c.context,
+    runs.c.start_time,
+    runs.c.version,
+    runs.c.log_seq,
+)
+_LOAD_RUN = sa.select(*_RUN_FOR_STEP_COLUMNS).where(runs.c.id == sa.bindparam("b_id"))
+_LOAD_RUNS = sa.select(*_RUN_FOR_STEP_COLUMNS).where(runs.c.id.in_(sa.bindparam("b_ids", expanding=True)))
+
+
+def _run_for_step(row: Any) -> RunForStep:
+    (id_, flow_id, flow_version, run_owner, status, details, input_, run_state, cursor, context, start_time,
+     version, log_seq) = row  # fmt: skip
+    return RunForStep(
+        id=id_,
+        flow_id=flow_id,
+        flow_version=flow_version,
+        run_owner=run_owner,
+        status=status,
+        details=details,
+        input=input_,
+        run_state=run_state,
+        cursor=cursor or {},
+        context=context or {},
+        start_time=start_time,
+        version=version,
+        log_seq=log_seq,
+    )
+
+
 def load_run_for_step(conn: sa.Connection, run_id: uuid.UUID) -> RunForStep | None:
     """The run as the executor needs it, or None if it no longer exists."""
-    row = conn.execute(
-        sa.select(
-            runs.c.id,
-            runs.c.flow_id,
-            runs.c.flow_version,
-            runs.c.run_owner,
-            runs.c.status,
-            runs.c.details,
-            runs.c.input,
-            runs.c.run_state,
-            runs.c.cursor,
-            runs.c.context,
-            runs.c.start_time,
-            runs.c.version,
-            runs.c.log_seq,
-        ).where(runs.c.id == run_id)
-    ).one_or_none()
-    if row is None:
-        return None
-    m = row._mapping
-    return RunForStep(
-        id=m["id"],
-        flow_id=m["flow_id"],
-        flow_version=m["flow_version"],
-        run_owner=m["run_owner"],
-        status=m["status"],
-        details=m["details"],
-        input=m["input"],
-        run_state=m["run_state"],
-        cursor=m["cursor"] or {},
-        context=m["context"] or {},
-        start_time=m["start_time"],
-        version=m["version"],
-        log_seq=m["log_seq"],
-    )
+    row = conn.execute(_LOAD_RUN, {"b_id": run_id}).one_or_none()
+    return None if row is None else _run_for_step(row)
+
+
+def load_runs_for_step(conn: sa.Connection, run_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, RunForStep]:
+    """Several runs as the executor needs them, by id (runs that no longer exist are absent)."""
+    if not run_ids:
+        return {}
+    return {row[0]: _run_for_step(row) for row in conn.execute(_LOAD_RUNS, {"b_ids": list(run_ids)})}
 
 
 def get_flow_version_definition(
@@ -431,6 +497,9 @@ def get_flow_version_definition(
     ).scalar_one_or_none()
 
 
+_APPEND_LOG = sa.insert(run_logs)
+
+
 def append_run_logs(
     conn: sa.Connection, *, run_id: uuid.UUID, first_seq: int, entries: Sequence[LogRow]
 ) -> None:
@@ -438,7 +507,7 @@ def append_run_logs(
     if not entries:
         return
     conn.execute(
-        sa.insert(run_logs),
+        _APPEND_LOG,
         [
             {
                 "run_id": run_id,
@@ -501,21 +570,44 @@ def commit_transition(
         values["cursor"] = cursor
     if completion_time is not None:
         values["completion_time"] = completion_time
-    result = conn.execute(
-        sa.update(runs).where(runs.c.id == run.id, runs.c.version == run.version).values(**values)
-    )
-    if result.rowcount != 1:
+    params = {f"b_{name}": value for name, value in values.items()}
+    params.update(b_id=run.id, b_seen=run.version)
+    if conn.execute(_update_run(tuple(values)), params).rowcount != 1:
         raise errors.ConcurrentUpdate(f"run {run.id} changed since version {run.version}")
     append_run_logs(conn, run_id=run.id, first_seq=run.log_seq, entries=log_entries)
     if delete_pending:
-        stmt = sa.delete(work_items).where(
-            work_items.c.run_id == run.id, work_items.c.kind.in_(list(delete_pending))
+        conn.execute(
+            _DELETE_PENDING,
+            {"b_run_id": run.id, "b_kinds": list(delete_pending), "b_keep": consumed_item_id or 0},
         )
-        if consumed_item_id is not None:
-            stmt = stmt.where(work_items.c.id != consumed_item_id)
-        conn.execute(stmt)
-    enqueue_work_items(conn, next_items, now=now)
+    if next_items:
+        conn.execute(_INSERT_ITEMS, [_item_values(item, now) for item in next_items])
+        soon = now + dt.timedelta(seconds=NOTIFY_HORIZON_SECONDS)
+        if any(item.due_at <= soon for item in next_items):
+            notify_work(conn)
     return run.version + 1
+
+
+_INSERT_ITEMS = sa.insert(work_items)
+_DELETE_PENDING = sa.delete(work_items).where(
+    work_items.c.run_id == sa.bindparam("b_run_id"),
+    work_items.c.kind.in_(sa.bindparam("b_kinds", expanding=True)),
+    work_items.c.id != sa.bindparam("b_keep"),
+)
+#: `UPDATE runs` statements by the tuple of columns they set (a handful of combinations occur)
+_UPDATE_RUN: dict[tuple[str, ...], Any] = {}
+
+
+def _update_run(columns: tuple[str, ...]) -> Any:
+    stmt = _UPDATE_RUN.get(columns)
+    if stmt is None:
+        stmt = (
+            sa.update(runs)
+            .where(runs.c.id == sa.bindparam("b_id"), runs.c.version == sa.bindparam("b_seen"))
+            .values({name: sa.bindparam(f"b_{name}") for name in columns})
+        )
+        _UPDATE_RUN[columns] = stmt
+    return stmt
 
 
 def list_overdue_runs(
