@@ -20,10 +20,11 @@ from ..store import runs as store
 from .bodies import BatchRuns
 from .deps import PrincipalDep, ServiceDep, require_scope
 from .documents import run_document
+from .routing import DocumentRoute
 from .runs import load_run
 from .schemas import COMMON_ERRORS, BatchResult, error_responses
 
-router = APIRouter(tags=["runs"])
+router = APIRouter(tags=["runs"], route_class=DocumentRoute)
 
 _LIST_KEYS = ("tags", "run_managers", "run_monitors")
 

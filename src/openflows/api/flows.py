@@ -27,6 +27,7 @@ from .deps import PrincipalDep, ServiceDep, require_scope
 from .documents import flow_document
 from .errors import BadRequest, Forbidden, Unprocessable, flow_forbidden, flow_not_found
 from .pagination import decode_marker, encode_marker, page_document
+from .routing import DocumentRoute
 from .schemas import (
     COMMON_ERRORS,
     DeletedFlowDocument,
@@ -36,7 +37,7 @@ from .schemas import (
     error_responses,
 )
 
-router = APIRouter(tags=["flows"])
+router = APIRouter(tags=["flows"], route_class=DocumentRoute)
 
 #: orderby names accepted on GET /flows -> store sort field
 FLOW_ORDER_FIELDS = {

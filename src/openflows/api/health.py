@@ -7,9 +7,10 @@ from fastapi import APIRouter
 
 from .deps import ServiceDep
 from .errors import ERROR_DESCRIPTIONS, ServiceUnavailable
+from .routing import DocumentRoute
 from .schemas import ErrorDocument, Health
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], route_class=DocumentRoute)
 
 
 @router.get(

@@ -38,6 +38,7 @@ from .errors import (
 )
 from .flows import load_flow
 from .pagination import decode_marker, encode_marker, page_document
+from .routing import DocumentRoute
 from .schemas import (
     COMMON_ERRORS,
     LogPage,
@@ -48,7 +49,7 @@ from .schemas import (
     error_responses,
 )
 
-router = APIRouter(tags=["runs"])
+router = APIRouter(tags=["runs"], route_class=DocumentRoute)
 
 RUN_ORDER_FIELDS = {name: name for name in store.SORT_FIELDS}
 DEFAULT_RUN_ORDER = [("start_time", True)]

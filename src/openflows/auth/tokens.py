@@ -165,12 +165,9 @@ class Authenticator:
             return None
         key = hash_token(token)
         now = self._now()
-        with self._lock:
-            cached = self._cache.get(key)
-        if cached is not None:
-            principal, deadline, expires_at = cached
-            if self._clock() < deadline and (expires_at is None or expires_at > now):
-                return principal
+        principal = self._cached(key, now)
+        if principal is not None:
+            return principal
         with self.db.read() as conn:
             principal = lookup_principal(conn, token, now=now)
             expires_at = None
@@ -185,6 +182,24 @@ class Authenticator:
                     self._cache.clear()
                 self._cache[key] = (principal, self._clock() + self.cache_seconds, expires_at)
         return principal
+
+    def cached(self, bearer: str | None) -> Principal | None:
+        """The principal for a token if a recent answer is cached, else None (no database access: the API
+        calls this on its event loop and goes to `authenticate` in a thread only on a miss)."""
+        token = parse_bearer(bearer)
+        if token is None or len(token) > MAX_TOKEN_LENGTH:
+            return None
+        return self._cached(hash_token(token), self._now())
+
+    def _cached(self, key: str, now: dt.datetime) -> Principal | None:
+        with self._lock:
+            cached = self._cache.get(key)
+        if cached is None:
+            return None
+        principal, deadline, expires_at = cached
+        if self._clock() < deadline and (expires_at is None or expires_at > now):
+            return principal
+        return None
 
     def revoke_token(self, token_or_id: str | uuid.UUID) -> Any:
         """Revoke a token (by id or value) and forget every cached answer; return its row or None."""
