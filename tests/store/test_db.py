@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 import uuid
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import sqlalchemy as sa
 
 from openflows.store import errors
 from openflows.store.db import Database, display_url, normalize_url
+from openflows.store.migrate import upgrade
 from openflows.store.schema import identities, tokens
 
 NOW = dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.UTC)
@@ -142,17 +144,55 @@ def test_transact_gives_up_after_max_attempts(database_url: str, backend: str) -
             conn.exec_driver_sql("SET LOCAL lock_timeout = '20ms'")
         conn.execute(identities.update().where(identities.c.id == alice).values(name="renamed"))
 
+    other = Database(database_url)  # another process's connection holds the lock
     try:
-        with db.begin() as conn:
+        with other.begin() as conn:
             conn.execute(identities.update().where(identities.c.id == alice).values(name="held"))
             with pytest.raises(errors.Busy) as caught:
                 db.transact(rename)
     finally:
+        other.dispose()
         db.dispose()
     assert isinstance(caught.value.__cause__, sa.exc.OperationalError)
     assert calls == (3 if backend == "postgres" else 0)  # on SQLite, BEGIN IMMEDIATE itself is refused
     assert len(sleeps) == 2
     assert all(0 < seconds <= 0.5 for seconds in sleeps)
+
+
+def test_sqlite_writers_of_one_process_take_turns_without_busy_retries(tmp_path: Path) -> None:
+    """Two threads writing through one Database: the second waits on the process's write lock and starts
+    as soon as the first commits, never through SQLite's busy handler or `transact`'s retry sleeps."""
+    sleeps: list[float] = []
+    db = Database(f"sqlite:///{tmp_path / 'turns.db'}", sleep=sleeps.append)
+    upgrade(db)
+    alice = db.transact(_add_identity, "alice")
+    holding, order = threading.Event(), []
+
+    def slow(conn: sa.Connection) -> None:
+        conn.execute(identities.update().where(identities.c.id == alice).values(name="first"))
+        holding.set()
+        time.sleep(0.2)
+        order.append("first")
+
+    def second(conn: sa.Connection) -> None:
+        conn.execute(identities.update().where(identities.c.id == alice).values(name="second"))
+        order.append("second")
+
+    holder = threading.Thread(target=db.transact, args=(slow,))
+    holder.start()
+    try:
+        assert holding.wait(timeout=10)
+        began = time.monotonic()
+        db.transact(second)
+        waited = time.monotonic() - began
+    finally:
+        holder.join(timeout=10)
+    with db.read() as conn:
+        name = conn.execute(sa.select(identities.c.name).where(identities.c.id == alice)).scalar_one()
+    db.dispose()
+    assert order == ["first", "second"] and name == "second"
+    assert sleeps == []
+    assert 0.05 < waited < 5
 
 
 def test_utc_datetime_round_trip(db: Database) -> None:

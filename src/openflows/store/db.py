@@ -15,6 +15,7 @@ import logging
 import random
 import re
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -93,8 +94,11 @@ class Database:
         self.dialect: str = parsed.get_backend_name()
         self.max_attempts = max_attempts
         self._sleep = sleep
+        self._busy_timeout_s = busy_timeout_ms / 1000
+        self._write_lock: threading.Lock | None = None
         if self.dialect == "sqlite":
             self.engine = _create_sqlite_engine(parsed, echo=echo, busy_timeout_ms=busy_timeout_ms)
+            self._write_lock = threading.Lock()
         elif self.dialect == "postgresql":
             try:
                 self.engine = sa.create_engine(
@@ -130,10 +134,28 @@ class Database:
         the database stays locked; prefer `transact`, which retries. Never open a write transaction inside
         another one in the same thread: on SQLite the inner one waits for the outer one forever.
         """
-        with translate_errors(), self.engine.connect() as conn:
+        with self._writer(), translate_errors(), self.engine.connect() as conn:
             conn.execution_options(**{_WRITE_OPTION: True})
             with conn.begin():
                 yield conn
+
+    @contextmanager
+    def _writer(self) -> Iterator[None]:
+        """On a SQLite file, this process's write transactions take turns on a Python lock before `BEGIN
+        IMMEDIATE`: a writer waiting for another thread of the process then starts the moment the lock is
+        free, instead of sleeping in SQLite's busy handler (1, 2, 5, 10 ... 100 ms steps), which made the
+        p99 latency of run starts 20-60 ms while the executor committed steps. Other processes (workers,
+        the CLI) still meet at SQLite's lock, with its busy timeout."""
+        lock = self._write_lock
+        if lock is None:
+            yield
+            return
+        if not lock.acquire(timeout=self._busy_timeout_s):
+            raise errors.Busy("database busy: another write transaction of this process is still open")
+        try:
+            yield
+        finally:
+            lock.release()
 
     @contextmanager
     def read(self) -> Iterator[sa.Connection]:
