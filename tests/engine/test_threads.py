@@ -75,3 +75,41 @@ def test_an_action_completion_is_noticed_at_its_due_time(db: Database, threaded:
     run = get_run(db, run_id)
     # noticed right after the 0.3 s sleep, not at the 10 s poll interval
     assert (run["completion_time"] - run["start_time"]).total_seconds() < 5
+
+
+def test_an_idle_executor_claims_only_when_asked_or_due(
+    db: Database, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A claim is a write transaction: after a run enters a long Wait the claim loop neither claims again
+    because a worker became free nor because a commit enqueued work due later; it sleeps until asked
+    (`wake()`), the due time, or the polling fallback (set long here)."""
+    import openflows.engine.executor as executor_module
+
+    monkeypatch.setattr(executor_module, "POLL_FALLBACK_SECONDS", 30.0)
+    clock = SystemClock()
+    executor = Executor(db, settings.replace(worker_threads=2), registry=ProviderRegistry([]), clock=clock)
+    claims: list[int] = []
+    original = executor.claim
+
+    def counted(*, limit: int = 1) -> list:
+        items = original(limit=limit)
+        claims.append(len(items))
+        return items
+
+    executor.claim = counted  # type: ignore[method-assign]
+    waiting = {"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 3600, "End": True}}}
+    executor.start()
+    try:
+        time.sleep(0.2)  # the start-up claim (nothing due)
+        run_id = insert_run(db, waiting, {}, now=clock.now())
+        claims.clear()
+        executor.wake()
+        wait_for(lambda: "WaitStarted" in log_codes(db, run_id))
+        time.sleep(0.5)
+        assert claims == [1], claims  # the one claim the wake-up asked for
+        executor.wake()
+        wait_for(lambda: len(claims) == 2)
+        assert claims == [1, 0]
+        assert get_run(db, run_id)["status"] == "ACTIVE"
+    finally:
+        executor.stop()

@@ -131,6 +131,8 @@ class Executor:
         self._stop = threading.Event()
         self._cond = threading.Condition()
         self._generation = 0
+        #: set by `wake()` (work may be due now) and after a full batch: the claim loop claims without waiting
+        self._claim_requested = False
         self._threads: list[threading.Thread] = []
         self._side_threads: list[threading.Thread] = []
         self._in_progress: set[int] = set()
@@ -243,6 +245,16 @@ class Executor:
     def wake(self) -> None:
         """Wake idle workers: new work may be due now (the API calls this after enqueueing)."""
         with self._cond:
+            self._claim_requested = True
+            self._generation += 1
+            self._cond.notify_all()
+
+    def _nudge(self, due: dt.datetime | None = None) -> None:
+        """Let the claim loop look again without asking it to claim: a worker thread became free, or work
+        was enqueued that is due later (`due`, which may shorten the loop's sleep)."""
+        with self._cond:
+            if due is not None and (self._next_due is None or due < self._next_due):
+                self._next_due = due
             self._generation += 1
             self._cond.notify_all()
 
@@ -488,7 +500,13 @@ class Executor:
         if plan.completion_time is not None:
             self.metrics.runs_finished.inc(status=plan.status)
         if plan.next_items:
-            self._notify()
+            due = min(item.due_at for item in plan.next_items)
+            if due <= now:
+                self._notify()
+            else:  # a Wait, a poll later: no claim now, only a shorter sleep if it is the earliest
+                self._nudge(due)
+                if self.on_commit is not None:
+                    self.on_commit()
         return plan
 
     def _notify(self) -> None:
@@ -828,18 +846,32 @@ class Executor:
     # -- threads ---------------------------------------------------------------------------------------------
 
     def _claim_loop(self) -> None:
-        """Claim due items in batches for idle worker threads; wait for a wake-up, the next due time or the
-        polling fallback when there is nothing to do."""
+        """Claim due items in batches for idle worker threads. A claim is a write transaction, so the loop
+        claims only when asked (`wake()`: the API enqueued, a commit enqueued work due now, a NOTIFY, a
+        reaped lease), when the earliest due time it knows of has come, or when `POLL_FALLBACK_SECONDS`
+        passed since the last claim (work enqueued by another process without a notification); otherwise
+        it sleeps until the first of these."""
         capacity = self.threads * PREFETCH_FACTOR
+        last_claim = -POLL_FALLBACK_SECONDS
         while not self._stop.is_set():
             with self._cond:
                 generation = self._generation
+                requested, self._claim_requested = self._claim_requested, False
             with self._in_progress_lock:
                 held = len(self._held)
             if held > self.threads:  # every thread is busy and more items are queued: claim later, in bulk
+                if requested:
+                    with self._cond:
+                        self._claim_requested = True
                 self._wait(generation, POLL_FALLBACK_SECONDS)
                 continue
+            if not requested:
+                idle = self._idle_seconds(last_claim)
+                if idle > 0:
+                    self._wait(generation, idle)
+                    continue
             limit = min(capacity - held, CLAIM_BATCH)
+            last_claim = time.monotonic()
             try:
                 items = self.claim(limit=limit)
             except Exception:
@@ -855,8 +887,9 @@ class Executor:
                 self._held.update(item.id for item in items)
             for item in items:
                 self._queue.put(item)
-            if len(items) < limit:
-                self._sleep(generation)
+            if len(items) == limit:  # a full batch: more may be due
+                with self._cond:
+                    self._claim_requested = True
 
     def _worker_loop(self) -> None:
         while True:
@@ -873,16 +906,15 @@ class Executor:
                     log.exception("could not hand back an item", extra=self._extra("stop_executor", item))
                 continue
             self.process(item)
-            self.wake()  # a thread is free again: the claim loop may lease more
+            self._nudge()  # a thread is free again: a claim held back for capacity may go ahead
 
-    def _sleep(self, generation: int) -> None:
-        timeout = POLL_FALLBACK_SECONDS
-        due = self._next_due  # seen by the claim that just ended (no extra read)
+    def _idle_seconds(self, last_claim: float) -> float:
+        """How long the claim loop may sleep: until the earliest known due time or the polling fallback."""
+        timeout = POLL_FALLBACK_SECONDS - (time.monotonic() - last_claim)
+        due = self._next_due
         if due is not None:
-            timeout = min(timeout, max((due - self.clock.now()).total_seconds(), 0.0))
-        if timeout <= 0:
-            return
-        self._wait(generation, timeout)
+            timeout = min(timeout, (due - self.clock.now()).total_seconds())
+        return max(timeout, 0.0)
 
     def _wait(self, generation: int, timeout: float) -> None:
         with self._cond:
