@@ -17,6 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from ..auth import roles
+from ..auth.principal import IDENTITY_URN_PREFIX
 from ..language import runlog
 from . import kinds
 from .keyset import SortKey, after, columns, order_by, row_values
@@ -231,15 +232,85 @@ def visible_run_ids(urns: Sequence[str], wanted: Sequence[str]) -> Any:
     return parts[0] if len(parts) == 1 else sa.union_all(*parts)
 
 
-def _role_filter(conn: sa.Connection, urns: Sequence[str], wanted: Sequence[str]) -> Any | None:
-    """The WHERE condition selecting the caller's runs, planned by how many they can see (None: none)."""
-    candidates = visible_run_ids(urns, wanted)
-    seen = conn.execute(
-        sa.select(sa.func.count()).select_from(candidates.limit(ROLE_DRIVEN_MAX + 1).subquery())
-    ).scalar_one()
-    if seen > ROLE_DRIVEN_MAX:
-        return role_condition(urns, wanted)
-    return runs.c.id.in_(candidates) if seen else None
+def _count_capped(conn: sa.Connection, ids: Any) -> int:
+    """How many rows `ids` yields, counting no further than ROLE_DRIVEN_MAX + 1."""
+    return int(
+        conn.execute(
+            sa.select(sa.func.count()).select_from(ids.limit(ROLE_DRIVEN_MAX + 1).subquery())
+        ).scalar_one()
+    )
+
+
+def _identity_urns(urns: Sequence[str]) -> list[str]:
+    """The identity URNs among `urns` (groups never own runs)."""
+    return [urn for urn in urns if urn.startswith(IDENTITY_URN_PREFIX)]
+
+
+#: most flows whose runs a caller sees through a flow role for which `_index_union` walks each flow's runs
+INDEX_UNION_MAX_FLOWS = 20  # flows
+
+
+def _index_union(
+    conn: sa.Connection,
+    urns: Sequence[str],
+    wanted: Sequence[str],
+    conditions: Sequence[Any],
+    order: Sequence[SortKey],
+    limit: int,
+) -> Any | None:
+    """For a caller who sees many runs: the ids of the best `limit + 1` rows of each source of their
+    visibility, each read on its own index with every filter, the keyset position and the LIMIT applied:
+    the runs they own (`runs (run_owner, start_time, id)`), the runs of each flow on which they hold a flow
+    role (`runs (flow_id, start_time, id)`), and the runs on which they hold another run role (few, or this
+    plan is not used). The page is the best `limit + 1` of their union, so it equals the page of the whole
+    visible set. None when the caller holds flow roles on more than INDEX_UNION_MAX_FLOWS flows or other
+    run roles on more than ROLE_DRIVEN_MAX runs."""
+    run_holders, flow_holders = _role_holders(wanted)
+    other_roles = [role for role in run_holders if role != roles.RUN_OWNER]
+    flow_ids: list[uuid.UUID] = []
+    if flow_holders:
+        flow_ids = list(
+            conn.execute(
+                sa.select(flow_roles.c.flow_id)
+                .where(flow_roles.c.principal.in_(list(urns)), flow_roles.c.role.in_(flow_holders))
+                .distinct()
+                .limit(INDEX_UNION_MAX_FLOWS + 1)
+            ).scalars()
+        )
+        if len(flow_ids) > INDEX_UNION_MAX_FLOWS:
+            return None
+    other_ids = None
+    if other_roles:
+        other_ids = sa.select(run_roles.c.run_id.label("id")).where(
+            run_roles.c.principal.in_(list(urns)), run_roles.c.role.in_(other_roles)
+        )
+        other_count = _count_capped(conn, other_ids)
+        if other_count > ROLE_DRIVEN_MAX:
+            return None
+        if other_count == 0:
+            other_ids = None
+
+    def first_rows(source: Any) -> Any:
+        best = (
+            sa.select(runs.c.id)
+            .select_from(runs.join(flows, runs.c.flow_id == flows.c.id))
+            .where(source, *conditions)
+            .order_by(*order_by(order))
+            .limit(limit + 1)
+            .subquery()
+        )
+        return sa.select(best.c.id)
+
+    parts = []
+    owners = _identity_urns(urns)
+    if roles.RUN_OWNER in run_holders and owners:
+        parts.append(first_rows(runs.c.run_owner.in_(owners)))
+    parts.extend(first_rows(runs.c.flow_id == flow_id) for flow_id in flow_ids)
+    if other_ids is not None:
+        parts.append(other_ids)
+    if not parts:
+        return None
+    return runs.c.id.in_(parts[0] if len(parts) == 1 else sa.union_all(*parts))
 
 
 def list_runs(
@@ -259,29 +330,53 @@ def list_runs(
     limit: int,
 ) -> tuple[list[dict[str, Any]], list[Any] | None]:
     """One page of runs visible through `filter_roles` (empty = any role), with filters; `order` ends with the
-    id key. Time ranges are half-open [start, end). Returns (rows, key of the last row if more, else None)."""
-    visible = _role_filter(conn, urns, filter_roles)
-    if visible is None:
-        return [], None
-    stmt = _select_runs().add_columns(*columns(order)).where(visible)
+    id key. Time ranges are half-open [start, end). Returns (rows, key of the last row if more, else None).
+
+    The plan depends on how many runs the caller can see (counted from the role indexes, up to
+    ROLE_DRIVEN_MAX), so that a page costs about the same with 1,000 or 100,000 stored runs:
+    - few (<= ROLE_DRIVEN_MAX): select exactly those runs by id, then filter and sort them;
+    - many, through ownership and the roles of a few flows (the usual case: one's own runs of one's own
+      flows): `_index_union`, the first page of each source walked on its own index;
+    - many through many flows or run roles: walk the runs index in the requested order, probing the roles
+      of each row (EXISTS on the role tables' primary keys).
+    """
+    wanted = list(filter_roles) or list(roles.RUN_ROLE_HOLDERS)
+    conditions: list[Any] = []
     if flow_ids:
-        stmt = stmt.where(runs.c.flow_id.in_(list(flow_ids)))
+        conditions.append(runs.c.flow_id.in_(list(flow_ids)))
     if statuses:
-        stmt = stmt.where(runs.c.status.in_(list(statuses)))
+        conditions.append(runs.c.status.in_(list(statuses)))
     if label:
-        stmt = stmt.where(_contains(runs.c.label, label))
+        conditions.append(_contains(runs.c.label, label))
     if flow_title:
-        stmt = stmt.where(_contains(flows.c.title, flow_title))
+        conditions.append(_contains(flows.c.title, flow_title))
     for tag in tags:
-        stmt = stmt.where(_contains(sa.cast(runs.c.tags, sa.String()), tag))
+        conditions.append(_contains(sa.cast(runs.c.tags, sa.String()), tag))
     for column, (start, end) in ((runs.c.start_time, start_time), (runs.c.completion_time, completion_time)):
         if start is not None:
-            stmt = stmt.where(column >= start)
+            conditions.append(column >= start)
         if end is not None:
-            stmt = stmt.where(column < end)
+            conditions.append(column < end)
     if after_key is not None:
-        stmt = stmt.where(after(order, after_key))
-    stmt = stmt.order_by(*order_by(order)).limit(limit + 1)
+        conditions.append(after(order, after_key))
+
+    visible: Any
+    seen = _count_capped(conn, visible_run_ids(urns, wanted))
+    if seen <= ROLE_DRIVEN_MAX:
+        if seen == 0:
+            return [], None
+        visible = runs.c.id.in_(visible_run_ids(urns, wanted))
+    else:
+        visible = _index_union(conn, urns, wanted, conditions, order, limit)
+        if visible is None:
+            visible = role_condition(urns, wanted)
+    stmt = (
+        _select_runs()
+        .add_columns(*columns(order))
+        .where(visible, *conditions)
+        .order_by(*order_by(order))
+        .limit(limit + 1)
+    )
     result = [dict(row._mapping) for row in conn.execute(stmt)]
     more = len(result) > limit
     page = result[:limit]
