@@ -7,6 +7,7 @@ import copy
 from openflows.language.parameters import evaluate_parameters
 from openflows.language.redact import (
     REDACTED,
+    Redactor,
     redact,
     redact_definition,
     redact_evaluated_parameters,
@@ -138,3 +139,32 @@ def test_redact_evaluated_parameters_tolerates_mismatched_shapes() -> None:
     }
     assert redact_evaluated_parameters(5, template) == 5
     assert redact_evaluated_parameters({"a": [{"x": 1}, {"x": 2}]}, template) == {"a": [{"x": 1}, {"x": 2}]}
+
+
+def test_redactor_agrees_with_redact_and_shares_what_it_does_not_change() -> None:
+    clean = {"keep": [1, {"deep": "x"}], "n": None}
+    dirty = {"a": 1, "clean": clean, "inner": {"_private_pw": "pw", "k": [{"_private": 1, "v": 2}]}}
+    before = copy.deepcopy(dirty)
+    redactor = Redactor()
+    shown = redactor(dirty)
+    assert shown == redact(dirty)
+    assert dirty == before  # the original is untouched
+    assert shown is not dirty and shown["inner"] is not dirty["inner"]
+    assert shown["clean"] is clean  # nothing to hide: shared, not copied
+    assert redactor(clean) is clean
+    assert redactor(dirty) is shown  # remembered
+    assert redactor(dirty["inner"]["k"]) is shown["inner"]["k"]  # a part of a document seen before
+    assert redactor(5) == 5 and redactor("s") == "s"
+
+
+def test_redactor_on_a_nested_document_peeled_level_by_level() -> None:
+    """What a loop logs: each state's input is a part of the previous one."""
+    node: dict = {"value": "end", "_private_secret": "s"}
+    for _ in range(50):
+        node = {"next": node}
+    redactor = Redactor()
+    level = node
+    while "next" in level:
+        assert redactor(level) == redact(level)
+        level = level["next"]
+    assert redactor(level) == {"value": "end"}

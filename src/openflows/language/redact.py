@@ -37,6 +37,48 @@ def redact(doc: Any) -> Any:
     return doc
 
 
+class Redactor:
+    """`redact` for the documents of one step, remembering every object and array it has seen.
+
+    Unlike `redact` it shares what needs no change: a document without `_private` keys is returned as it
+    is, and a copy is made only on the path to a removed key. Each object or array is looked at once per
+    step, so logging a run state that is a part of the previous one (a loop peeling a nested document, an
+    InputPath) costs nothing more. The documents must not be mutated afterwards (run states never are:
+    every write is copy-on-write), and the memo holds them alive for the step's lifetime.
+    """
+
+    __slots__ = ("_memo",)
+
+    def __init__(self) -> None:
+        #: id -> (document, its redacted form)
+        self._memo: dict[int, tuple[Any, Any]] = {}
+
+    def __call__(self, doc: Any) -> Any:
+        if not isinstance(doc, dict | list):
+            return doc
+        hit = self._memo.get(id(doc))
+        if hit is not None and hit[0] is doc:
+            return hit[1]
+        result: Any = doc
+        if isinstance(doc, dict):
+            for key, value in doc.items():
+                shown = self(value)
+                if (isinstance(key, str) and key.startswith(PRIVATE_PREFIX)) or shown is not value:
+                    result = {
+                        k: self(v)
+                        for k, v in doc.items()
+                        if not (isinstance(k, str) and k.startswith(PRIVATE_PREFIX))
+                    }
+                    break
+        else:
+            for value in doc:
+                if self(value) is not value:
+                    result = [self(v) for v in doc]
+                    break
+        self._memo[id(doc)] = (doc, result)
+        return result
+
+
 def redact_definition(definition: Any) -> Any:
     """A copy of a flow definition in which every value named by a sibling `__Private_Parameters` list is
     replaced by `REDACTED` (matching `name`, `name.$` and `name.=`). The lists themselves are kept.

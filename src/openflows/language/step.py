@@ -62,7 +62,7 @@ from .model import (
 )
 from .parameters import evaluate_parameters
 from .paths import write_path
-from .redact import redact, redact_evaluated_parameters
+from .redact import Redactor, redact, redact_evaluated_parameters
 from .retry import TERMINAL_ERRORS, RandomSource, decide_retry
 from .states import (
     ABSENT,
@@ -129,9 +129,9 @@ class _Step:
     transitions: int = 0
     release: ActionRef | None = None
     cancel: ActionRef | None = None
-    #: id -> (document, its redacted form): a run state is logged as one state's output and the next state's
-    #: input, so each version is redacted once (documents are never mutated, and the cache holds them)
-    shown: dict[int, tuple[Any, Any]] = field(default_factory=dict)
+    #: the redacted forms of the documents logged in this step: a run state is logged as one state's output
+    #: and the next state's input, often as a part of the one before, so each object is looked at once
+    shown: Redactor = field(default_factory=Redactor)
     #: the last run state that passed the size check (an unchanged state is not measured again)
     measured: Any = None
 
@@ -140,16 +140,8 @@ class _Step:
         self.ctx = self.context.as_dict()
 
     def _show(self, doc: Any) -> Any:
-        """The redacted form of `doc` for the log, computed once per document."""
-        if not isinstance(doc, dict | list):
-            return doc
-        hit = self.shown.get(id(doc))
-        if hit is None or hit[0] is not doc:
-            if len(self.shown) > 8:
-                self.shown.clear()
-            hit = (doc, redact(doc))
-            self.shown[id(doc)] = hit
-        return hit[1]
+        """The redacted form of `doc` for the log (shared with `doc` where nothing is hidden)."""
+        return self.shown(doc)
 
     # -- events ----------------------------------------------------------------------------------------------
 
