@@ -84,6 +84,18 @@ def test_deeply_nested_bodies(alice: User, depth: int) -> None:
     assert "nests deeper" in error["detail"]
 
 
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_nan_and_infinity_in_a_body_are_refused(alice: User, constant: str) -> None:
+    body = '{"title": "t", "definition": ' + json.dumps(PASS_DEFINITION) + ', "input_schema": {}, "x": '
+    response = alice.http.post(
+        "/flows",
+        content=(body + "[1, " + constant + "]}").encode(),
+        headers={**alice.headers, "Content-Type": "application/json"},
+    )
+    error = assert_error(response, 400, "BAD_REQUEST")
+    assert constant in error["detail"] and "not a JSON number" in error["detail"]
+
+
 def test_deeply_nested_definition_below_the_cap_is_validated(alice: User) -> None:
     deep: Any = 1
     for _ in range(100):

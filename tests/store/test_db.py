@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import threading
 import time
 import uuid
@@ -246,3 +247,30 @@ def test_store_errors_use_their_docstring_as_default_message() -> None:
     assert str(errors.Busy()).startswith("The database is busy")
     assert errors.UniqueViolation("dup", constraint_name="uq_x").constraint_name == "uq_x"
     assert issubclass(errors.UniqueViolation, errors.Conflict)
+
+
+def test_json_columns_keep_big_integers_unicode_and_integer_keys(db: Database) -> None:
+    """Column values are written with orjson where it can (SQLite) and json.dumps where it cannot: an
+    integer beyond 64 bits (expressions allow up to 14,000 bits) and non-string keys still round-trip as
+    JSON would (`json.loads` reads them back exactly)."""
+    from openflows.store.types import dumps_json
+
+    assert json.loads(dumps_json({"big": 2**200, "é": "ü", "n": [1.5, None, True]})) == {
+        "big": 2**200,
+        "é": "ü",
+        "n": [1.5, None, True],
+    }
+    assert json.loads(dumps_json({1: "one"})) == {"1": "one"}
+    alice = db.transact(_add_identity, "alice")
+    with db.begin() as conn:
+        conn.execute(
+            tokens.insert().values(
+                id=uuid.uuid4(),
+                identity_id=alice,
+                token_hash="h" * 64,
+                scopes=[2**100, "é"],
+                created_at=NOW,
+            )
+        )
+    with db.read() as conn:
+        assert conn.execute(sa.select(tokens.c.scopes)).scalar_one() == [2**100, "é"]

@@ -133,9 +133,11 @@ class RequestLimits:
     def _check_json(self, raw: bytes) -> APIError | None:
         """Only nesting is checked here; malformed JSON is left to the route (a 422 with the position)."""
         try:
-            value = json.loads(raw)
+            value = json.loads(raw, parse_constant=_refuse_constant)
         except RecursionError:
             return BadRequest(f"JSON body nests deeper than {self.max_depth} levels")
+        except _NotJSONNumber as exc:
+            return BadRequest(f"{exc} is not a JSON number (JSON has no NaN or Infinity)")
         except ValueError:
             return None
         if json_depth_exceeds(value, self.max_depth):
@@ -147,3 +149,13 @@ class RequestLimits:
         response = error_response(exc)
         response.headers["Connection"] = "close"
         await response(scope, receive, send)
+
+
+class _NotJSONNumber(ValueError):
+    pass
+
+
+def _refuse_constant(name: str) -> Any:
+    """`json.loads` accepts NaN, Infinity and -Infinity; a Flows document cannot hold them (they could be
+    neither stored faithfully nor sent back), so a body with one is refused."""
+    raise _NotJSONNumber(name)

@@ -33,6 +33,8 @@ import random as _random
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import orjson
+
 from . import runlog
 from .catch import error_value, find_catcher
 from .choice import choose_next
@@ -108,8 +110,12 @@ def step(
 
 
 def run_state_size(run_state: Any) -> int:
-    """The size in bytes of the run state serialised as compact UTF-8 JSON (what the cap applies to)."""
-    return len(json.dumps(run_state, separators=(",", ":"), ensure_ascii=False).encode())
+    """The size in bytes of the run state serialised as compact UTF-8 JSON (what the cap applies to); orjson
+    where it can (measured after every transition that changes the state), else `json.dumps`."""
+    try:
+        return len(orjson.dumps(run_state))
+    except TypeError:  # integers beyond 64 bits, non-string keys
+        return len(json.dumps(run_state, separators=(",", ":"), ensure_ascii=False).encode())
 
 
 @dataclass(slots=True)

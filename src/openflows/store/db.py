@@ -26,6 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 
 from . import errors
+from .types import dumps_json
 
 log = logging.getLogger(__name__)
 
@@ -235,6 +236,7 @@ def _create_sqlite_engine(parsed: sa.URL, *, echo: bool, busy_timeout_ms: int) -
         engine = sa.create_engine(
             parsed,
             echo=echo,
+            json_serializer=dumps_json,
             poolclass=sa.pool.StaticPool,
             connect_args={"check_same_thread": False, "timeout": busy_timeout_ms / 1000},
         )
@@ -250,6 +252,7 @@ def _create_sqlite_engine(parsed: sa.URL, *, echo: bool, busy_timeout_ms: int) -
         engine = sa.create_engine(
             parsed,
             echo=echo,
+            json_serializer=dumps_json,
             poolclass=sa.pool.QueuePool,
             pool_size=POOL_SIZE,
             max_overflow=POOL_MAX_OVERFLOW,

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
@@ -38,3 +40,14 @@ class UTCDateTime(sa.types.TypeDecorator):
         if value.tzinfo is None:
             return value.replace(tzinfo=dt.UTC)
         return value.astimezone(dt.UTC)
+
+
+def dumps_json(value: Any) -> str:
+    """JSON text of a column value: orjson (compact, UTF-8; several times faster than `json.dumps` on the run
+    states and log details the executor writes), or `json.dumps` for what orjson refuses (integers beyond
+    64 bits, which expressions may produce; non-string keys). Reading stays with `json.loads`, which keeps
+    big integers exact. NaN and Infinity, which JSON cannot spell and the API refuses, are written as null."""
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
