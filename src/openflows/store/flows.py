@@ -123,13 +123,14 @@ def create_flow(
     return values
 
 
+_GET_FLOW = sa.select(flows).where(flows.c.id == sa.bindparam("b_id"))
+_GET_LIVE_FLOW = _GET_FLOW.where(flows.c.deleted_at.is_(None))
+
+
 def get_flow(
     conn: sa.Connection, *, flow_id: uuid.UUID, include_deleted: bool = False
 ) -> dict[str, Any] | None:
-    stmt = sa.select(flows).where(flows.c.id == flow_id)
-    if not include_deleted:
-        stmt = stmt.where(flows.c.deleted_at.is_(None))
-    row = conn.execute(stmt).first()
+    row = conn.execute(_GET_FLOW if include_deleted else _GET_LIVE_FLOW, {"b_id": flow_id}).first()
     return _row(row) if row is not None else None
 
 

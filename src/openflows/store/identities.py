@@ -153,14 +153,19 @@ def _select_tokens() -> sa.Select[Any]:
     )
 
 
+# built once: these run for every run start and every token the API has not cached
+_GET_TOKEN = _select_tokens().where(tokens.c.id == sa.bindparam("b_id"))
+_GET_TOKEN_BY_HASH = _select_tokens().where(tokens.c.token_hash == sa.bindparam("b_hash"))
+
+
 def get_token(conn: sa.Connection, token_id: uuid.UUID) -> sa.Row[Any] | None:
     """The token (without its hash) joined with its identity's username, email and name; or None."""
-    return conn.execute(_select_tokens().where(tokens.c.id == token_id)).first()
+    return conn.execute(_GET_TOKEN, {"b_id": token_id}).first()
 
 
 def get_token_by_hash(conn: sa.Connection, token_hash: str) -> sa.Row[Any] | None:
     """Like `get_token`, found by the token's sha256 hex hash."""
-    return conn.execute(_select_tokens().where(tokens.c.token_hash == token_hash)).first()
+    return conn.execute(_GET_TOKEN_BY_HASH, {"b_hash": token_hash}).first()
 
 
 def set_token_revoked(conn: sa.Connection, token_id: uuid.UUID, *, now: dt.datetime) -> sa.Row[Any] | None:

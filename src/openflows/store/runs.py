@@ -116,37 +116,37 @@ def create_run(
     """Insert an ACTIVE run of the flow's current version, its role rows and its first work item (a STEP with
     event "start", due now). Returns the run joined with its flow's columns."""
     conn.execute(
-        sa.insert(runs).values(
-            id=run_id,
-            flow_id=flow["id"],
-            flow_version=flow["version"],
-            run_owner=run_owner,
-            created_by=run_owner,
-            label=label,
-            tags=list(tags),
-            run_managers=list(run_managers),
-            run_monitors=list(run_monitors),
-            activity_notification_policy=activity_notification_policy,
-            status="ACTIVE",
-            details={
+        _INSERT_RUN,
+        {
+            "id": run_id,
+            "flow_id": flow["id"],
+            "flow_version": flow["version"],
+            "run_owner": run_owner,
+            "created_by": run_owner,
+            "label": label,
+            "tags": list(tags),
+            "run_managers": list(run_managers),
+            "run_monitors": list(run_monitors),
+            "activity_notification_policy": activity_notification_policy,
+            "status": "ACTIVE",
+            "details": {
                 "code": "FlowStarting",
                 "description": "The Flow is starting execution",
                 "details": {"input": details_input},
             },
-            input=body,
-            run_state=body,
-            cursor=cursor,
-            context=context,
-            start_time=now,
-            completion_time=None,
-            updated_at=now,
-            version=0,
-            log_seq=0,
-        )
+            "input": body,
+            "run_state": body,
+            "cursor": cursor,
+            "context": context,
+            "start_time": now,
+            "completion_time": None,
+            "updated_at": now,
+            "version": 0,
+            "log_seq": 0,
+        },
     )
     conn.execute(
-        sa.insert(run_roles),
-        _role_rows(run_id, owner=run_owner, managers=run_managers, monitors=run_monitors),
+        _INSERT_ROLES, _role_rows(run_id, owner=run_owner, managers=run_managers, monitors=run_monitors)
     )
     enqueue_work_item(
         conn, NewWorkItem(run_id=run_id, kind=kinds.STEP, due_at=now, payload={"event": "start"}), now=now
@@ -156,9 +156,15 @@ def create_run(
     return run
 
 
+# built once: a run start and every get_run use them
+_INSERT_RUN = sa.insert(runs)
+_INSERT_ROLES = sa.insert(run_roles)
+_GET_RUN = _select_runs().where(runs.c.id == sa.bindparam("b_id"))
+
+
 def get_run(conn: sa.Connection, *, run_id: uuid.UUID) -> dict[str, Any] | None:
     """The run joined with its flow's columns, or None."""
-    row = conn.execute(_select_runs().where(runs.c.id == run_id)).first()
+    row = conn.execute(_GET_RUN, {"b_id": run_id}).first()
     return dict(row._mapping) if row is not None else None
 
 

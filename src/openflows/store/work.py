@@ -497,29 +497,47 @@ def get_flow_version_definition(
     ).scalar_one_or_none()
 
 
-_APPEND_LOG = sa.insert(run_logs)
+_LOG_COLUMNS = ("run_id", "seq", "time", "code", "description", "details")
+#: (dialect name, driver) -> (INSERT statement text, positional?, bind processor per column)
+_LOG_INSERTS: dict[tuple[str, str], tuple[str, bool, tuple[Any, ...]]] = {}
+
+
+def _log_insert(dialect: sa.Dialect) -> tuple[str, bool, tuple[Any, ...]]:
+    key = (dialect.name, dialect.driver)
+    found = _LOG_INSERTS.get(key)
+    if found is None:
+        compiled = sa.insert(run_logs).compile(dialect=dialect, column_keys=list(_LOG_COLUMNS))
+        if compiled.positional:  # the rows below are built in _LOG_COLUMNS order
+            assert tuple(compiled.positiontup or ()) == _LOG_COLUMNS, compiled.positiontup
+        processors = tuple(run_logs.c[name].type._cached_bind_processor(dialect) for name in _LOG_COLUMNS)
+        found = (compiled.string, compiled.positional, processors)
+        _LOG_INSERTS[key] = found
+    return found
 
 
 def append_run_logs(
     conn: sa.Connection, *, run_id: uuid.UUID, first_seq: int, entries: Sequence[LogRow]
 ) -> None:
-    """Insert log entries with consecutive `seq` from `first_seq` (the caller bumps `runs.log_seq`)."""
+    """Insert log entries with consecutive `seq` from `first_seq` (the caller bumps `runs.log_seq`).
+
+    A step of a long chain writes hundreds of rows: they go to the driver's `executemany` directly, with
+    the columns' own bind processors (the same values SQLAlchemy would send) applied here, once per
+    distinct time, instead of through SQLAlchemy's per-row parameter machinery.
+    """
     if not entries:
         return
-    conn.execute(
-        _APPEND_LOG,
-        [
-            {
-                "run_id": run_id,
-                "seq": first_seq + i,
-                "time": entry.time,
-                "code": entry.code,
-                "description": entry.description[:1024],
-                "details": entry.details,
-            }
-            for i, entry in enumerate(entries)
-        ],
-    )
+    sql, positional, (p_run, _, p_time, _, _, p_details) = _log_insert(conn.dialect)
+    run_value = p_run(run_id) if p_run is not None else run_id
+    times: dict[dt.datetime, Any] = {}
+    rows: list[Any] = []
+    for i, entry in enumerate(entries):
+        when = times.get(entry.time)
+        if when is None:
+            when = times[entry.time] = p_time(entry.time) if p_time is not None else entry.time
+        details = p_details(entry.details) if p_details is not None else entry.details
+        values = (run_value, first_seq + i, when, entry.code, entry.description[:1024], details)
+        rows.append(values if positional else dict(zip(_LOG_COLUMNS, values, strict=True)))
+    conn.exec_driver_sql(sql, rows)
 
 
 _UNSET: Any = object()
