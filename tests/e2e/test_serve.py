@@ -13,6 +13,7 @@ from openflows.server import (
     banner,
     build_server,
     ensure_admin_token,
+    freeze_startup_heap,
     local_base_urls,
     public_url_for,
 )
@@ -81,3 +82,20 @@ def test_build_server_serves_the_api_and_the_providers(settings: Settings):
         off.db.dispose()
     finally:
         server.db.dispose()
+
+
+def test_freeze_startup_heap_hides_what_exists_from_the_collector() -> None:
+    import gc
+
+    class Marker:
+        pass
+
+    kept = [Marker() for _ in range(100)]
+    try:
+        freeze_startup_heap()
+        frozen = gc.get_freeze_count()
+        assert frozen >= 100  # the objects alive at the call, at least
+        assert gc.isenabled()  # later objects are still collected
+        assert not any(obj is kept for obj in gc.get_objects(generation=2))
+    finally:
+        gc.unfreeze()
