@@ -31,7 +31,7 @@ from .base import (
     Caller,
     Provider,
 )
-from .stored import check_request, document, load_action
+from .stored import check_request, document, find_action, insert_action, load_action, update_action
 
 #: the scope of the hosted Hello World provider
 HELLO_WORLD_SCOPE = "https://auth.globus.org/scopes/actions.globus.org/hello_world"
@@ -115,13 +115,7 @@ class HelloWorldProvider(Provider):
         extras: dict,
         now: dt.datetime,
     ) -> tuple[dict[str, Any], bool]:
-        existing = conn.execute(
-            sa.select(provider_actions).where(
-                provider_actions.c.provider == self.name,
-                provider_actions.c.creator_id == caller.identity,
-                provider_actions.c.request_id == request_id,
-            )
-        ).one_or_none()
+        existing = find_action(conn, self.name, caller.identity, request_id)
         if existing is not None:
             if existing.body != body:
                 raise ActionConflict(f"request_id {request_id!r} was already used with a different body")
@@ -157,7 +151,7 @@ class HelloWorldProvider(Provider):
             values.update(
                 status="SUCCEEDED", display_status="SUCCEEDED", details=_output(echo), completion_time=now
             )
-        conn.execute(sa.insert(provider_actions).values(**values))
+        insert_action(conn, values)
         return document(values), True
 
     def status(self, action_id: str, caller: Caller) -> dict[str, Any]:
@@ -299,7 +293,7 @@ class HelloWorldProvider(Provider):
         return row
 
     def _update(self, conn: sa.Connection, row: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
-        conn.execute(sa.update(provider_actions).where(provider_actions.c.id == row["id"]).values(**changes))
+        update_action(conn, row["id"], changes)
         return {**row, **changes}
 
 

@@ -173,7 +173,7 @@ class StoredProvider(Provider):
                 completion_time=max(self.clock.now(), now),
             )
         try:
-            self.db.transact(lambda conn: conn.execute(sa.insert(provider_actions).values(**values)))
+            self.db.transact(insert_action, values)
         except store_errors.UniqueViolation:
             # another request with the same request_id won the race: answer with its action
             existing = self._find(caller, request_id, stored)
@@ -191,13 +191,7 @@ class StoredProvider(Provider):
 
     def _find(self, caller: Caller, request_id: str, body: dict[str, Any]) -> dict[str, Any] | None:
         with self.db.read() as conn:
-            row = conn.execute(
-                sa.select(provider_actions).where(
-                    provider_actions.c.provider == self.name,
-                    provider_actions.c.creator_id == caller.identity,
-                    provider_actions.c.request_id == request_id,
-                )
-            ).one_or_none()
+            row = find_action(conn, self.name, caller.identity, request_id)
         if row is None:
             return None
         if row.body != body:
@@ -230,7 +224,7 @@ class StoredProvider(Provider):
             "completion_time": now,
             "due_at": None,
         }
-        conn.execute(sa.update(provider_actions).where(provider_actions.c.id == row["id"]).values(**changes))
+        update_action(conn, row["id"], changes)
         if self.runner is not None:
             self.runner.cancel(action_id)
         return document({**row, **changes})
@@ -246,9 +240,7 @@ class StoredProvider(Provider):
             raise ActionConflict(
                 f"action {action_id} is still {row['status']}; cancel it before releasing it"
             )
-        conn.execute(
-            sa.update(provider_actions).where(provider_actions.c.id == row["id"]).values(released_at=now)
-        )
+        update_action(conn, row["id"], {"released_at": now})
         return document(row)
 
     def resume(self, action_id: str, caller: Caller) -> dict[str, Any]:
@@ -288,6 +280,46 @@ class StoredProvider(Provider):
         return load_action(conn, self.name, action_id, caller, manage=manage)
 
 
+# Statements of the built-in providers' hot path, built once (an action start, its polls and its release
+# each run one or two of them).
+_ACTION_BY_ID = sa.select(provider_actions).where(
+    provider_actions.c.id == sa.bindparam("b_id"), provider_actions.c.provider == sa.bindparam("b_provider")
+)
+_ACTION_BY_REQUEST = sa.select(provider_actions).where(
+    provider_actions.c.provider == sa.bindparam("b_provider"),
+    provider_actions.c.creator_id == sa.bindparam("b_creator"),
+    provider_actions.c.request_id == sa.bindparam("b_request"),
+)
+_INSERT_ACTION = sa.insert(provider_actions)
+#: `UPDATE provider_actions` statements by the tuple of columns they set
+_UPDATES: dict[tuple[str, ...], Any] = {}
+
+
+def find_action(conn: sa.Connection, provider: str, creator: str, request_id: str) -> Any:
+    """The action `creator` started at `provider` with `request_id` (a row), or None."""
+    return conn.execute(
+        _ACTION_BY_REQUEST, {"b_provider": provider, "b_creator": creator, "b_request": request_id}
+    ).one_or_none()
+
+
+def insert_action(conn: sa.Connection, values: dict[str, Any]) -> None:
+    """Insert a `provider_actions` row."""
+    conn.execute(_INSERT_ACTION, values)
+
+
+def update_action(conn: sa.Connection, action_id: uuid.UUID, changes: dict[str, Any]) -> None:
+    """Set `changes` on the action `action_id`."""
+    columns = tuple(changes)
+    stmt = _UPDATES.get(columns)
+    if stmt is None:
+        stmt = _UPDATES[columns] = (
+            sa.update(provider_actions)
+            .where(provider_actions.c.id == sa.bindparam("b_id"))
+            .values({name: sa.bindparam(f"b_{name}") for name in columns})
+        )
+    conn.execute(stmt, {"b_id": action_id, **{f"b_{name}": value for name, value in changes.items()}})
+
+
 def load_action(
     conn: sa.Connection, provider: str, action_id: str, caller: Caller, *, manage: bool
 ) -> dict[str, Any]:
@@ -298,11 +330,7 @@ def load_action(
         key = uuid.UUID(str(action_id))
     except ValueError:
         raise ActionNotFound(f"no action {action_id!r}") from None
-    row = conn.execute(
-        sa.select(provider_actions).where(
-            provider_actions.c.id == key, provider_actions.c.provider == provider
-        )
-    ).one_or_none()
+    row = conn.execute(_ACTION_BY_ID, {"b_id": key, "b_provider": provider}).one_or_none()
     if row is None or row.released_at is not None:
         raise ActionNotFound(f"no action {action_id!r}")
     m = dict(row._mapping)
