@@ -9,7 +9,8 @@ transaction rate, with latency and scale figures, all measured in one run on one
    must (read the run row, write it back, append one log row, enqueue one work item, commit; WAL,
    synchronous=NORMAL like the product): transactions per second, and OpenFlows' rate as a fraction of it.
 3. Latency: `run_flow` returning -> SUCCEEDED for a 3-state Pass flow; a hello_world action's
-   `completion_time` -> the run's next log entry (`ActionCompleted`).
+   `completion_time` -> the run's next log entry (`ActionCompleted`), one run at a time and with 100 runs
+   started at once (their actions end within the same fraction of a second).
 4. Scale: transitions per second with 1,000 runs in flight (all released by one Wait `TimestampPath` at the
    same moment); the server's resident memory with 10,000 runs in a long Wait; `get_run` p99 and a
    `list_runs` page with 1,000 and 100,000 stored runs.
@@ -150,6 +151,7 @@ class Sizes:
     latency_runs: int
     action_runs: int
     action_sleep: float
+    concurrent_actions: int
     inflight_runs: int
     inflight_states: int
     waiting_runs: int
@@ -168,6 +170,7 @@ FULL = Sizes(
     latency_runs=200,
     action_runs=60,
     action_sleep=0.05,
+    concurrent_actions=100,
     inflight_runs=1_000,
     inflight_states=10,
     waiting_runs=10_000,
@@ -185,6 +188,7 @@ QUICK = Sizes(
     latency_runs=20,
     action_runs=5,
     action_sleep=0.02,
+    concurrent_actions=10,
     inflight_runs=50,
     inflight_states=5,
     waiting_runs=100,
@@ -410,6 +414,14 @@ def ended_runs(client: globus_sdk.FlowsClient, flow_id: str) -> list[dict[str, t
     return list(client.paginated.list_runs(filter_flow_id=flow_id, query_params={"per_page": 50}).items())
 
 
+def action_noticed(client: globus_sdk.FlowsClient, run_id: str) -> float:
+    """Seconds from the run's hello_world action's completion_time to its ActionCompleted log entry."""
+    entries = client.get_run_logs(run_id, limit=20)["entries"]
+    completed = next(entry for entry in entries if entry["code"] == "ActionCompleted")
+    action_done = parse_time(completed["details"]["output"]["completion_time"])
+    return (parse_time(completed["time"]) - action_done).total_seconds()
+
+
 def measure_action_latency(
     client: globus_sdk.FlowsClient, runner: globus_sdk.SpecificFlowClient, runs: int
 ) -> list[float]:
@@ -419,11 +431,18 @@ def measure_action_latency(
     for _ in range(runs):
         run_id = runner.run_flow({})["run_id"]
         wait_run(client, run_id)
-        entries = client.get_run_logs(run_id, limit=20)["entries"]
-        completed = next(entry for entry in entries if entry["code"] == "ActionCompleted")
-        action_done = parse_time(completed["details"]["output"]["completion_time"])
-        samples.append((parse_time(completed["time"]) - action_done).total_seconds())
+        samples.append(action_noticed(client, run_id))
     return samples
+
+
+def measure_concurrent_action_latency(
+    client: globus_sdk.FlowsClient, base_url: str, token: str, flow_id: str, runs: int, threads: int
+) -> list[float]:
+    """The same, for `runs` runs started at once by `threads` SDK clients (their actions end together)."""
+    run_ids = start_many(base_url, token, flow_id, [{}] * runs, threads)
+    for run_id in run_ids:
+        wait_run(client, run_id)
+    return [action_noticed(client, run_id) for run_id in run_ids]
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -695,6 +714,19 @@ def run_benchmark(sizes: Sizes, executable: Path) -> list[Row]:
                 "3 latency",
                 "hello_world completion_time -> ActionCompleted log entry, p50 / p99",
                 percentiles(action),
+            )
+        )
+        together_id = client.create_flow(
+            "bench actions together", action_definition(0.5), {"type": "object"}
+        )["id"]
+        together = measure_concurrent_action_latency(
+            client, server.base_url, token, together_id, sizes.concurrent_actions, sizes.start_threads
+        )
+        rows.append(
+            Row(
+                "3 latency",
+                f"the same with {sizes.concurrent_actions} runs started at once (0.5 s actions), p50 / p99",
+                percentiles(together),
             )
         )
 
