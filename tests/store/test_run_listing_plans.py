@@ -91,8 +91,14 @@ def _pages(db: Database, per_page: int, **filters: Any) -> list[list[str]]:
 
 @pytest.mark.parametrize(
     "filters",
-    [{}, {"label": "alice 1"}, {"statuses": ["ACTIVE"]}, {"filter_roles": ["run_owner"]}],
-    ids=["all", "label", "status", "owner-only"],
+    [
+        {},
+        {"label": "alice 1"},
+        {"statuses": ["ACTIVE"]},
+        {"filter_roles": ["run_owner"]},
+        {"flow_title": "ed"},
+    ],
+    ids=["all", "label", "status", "owner-only", "flow-title"],
 )
 def test_every_plan_gives_the_same_pages(
     db: Database, stored: dict[str, set[uuid.UUID]], monkeypatch: pytest.MonkeyPatch, filters: dict[str, Any]
@@ -119,6 +125,8 @@ def test_every_plan_gives_the_same_pages(
         assert [len(page) for page in first] == [5, 5, 5, 4]
     if filters.get("label"):
         assert sorted(flat) == ["alice 1", "alice 10", "alice 11"]
+    if filters.get("flow_title"):  # "shared flow" only ("alice flow" and "bob flow" have no "ed")
+        assert sorted(flat) == [f"shared {i}" for i in range(5)]
     if filters.get("filter_roles"):
         assert len(flat) == 12 and all(label.startswith("alice") for label in flat)
 

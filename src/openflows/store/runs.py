@@ -263,6 +263,8 @@ def _index_union(
     conditions: Sequence[Any],
     order: Sequence[SortKey],
     limit: int,
+    *,
+    join_flows: bool,
 ) -> Any | None:
     """For a caller who sees many runs: the ids of the best `limit + 1` rows of each source of their
     visibility, each read on its own index with every filter, the keyset position and the LIMIT applied:
@@ -296,10 +298,13 @@ def _index_union(
         if other_count == 0:
             other_ids = None
 
+    # the flows table is joined only when a condition needs it (the flow-title filter)
+    source_table = runs.join(flows, runs.c.flow_id == flows.c.id) if join_flows else runs
+
     def first_rows(source: Any) -> Any:
         best = (
             sa.select(runs.c.id)
-            .select_from(runs.join(flows, runs.c.flow_id == flows.c.id))
+            .select_from(source_table)
             .where(source, *conditions)
             .order_by(*order_by(order))
             .limit(limit + 1)
@@ -373,7 +378,7 @@ def list_runs(
             return [], None
         visible = runs.c.id.in_(visible_run_ids(urns, wanted))
     else:
-        visible = _index_union(conn, urns, wanted, conditions, order, limit)
+        visible = _index_union(conn, urns, wanted, conditions, order, limit, join_flows=bool(flow_title))
         if visible is None:
             visible = role_condition(urns, wanted)
     stmt = (
