@@ -18,7 +18,6 @@ from ..language.model import (
     ActionStatus,
     ActionUnableToRun,
     Cursor,
-    Decision,
     Enter,
     Event,
     isoformat,
@@ -32,7 +31,7 @@ if TYPE_CHECKING:
     from ..store.db import Database
     from .clock import Clock
     from .metrics import Metrics
-    from .steps import PollPolicy, Transition
+    from .steps import PollPolicy
 
 # the executor's logger: these lines are the executor's
 log = logging.getLogger("openflows.engine.executor")
@@ -60,22 +59,7 @@ class ActionItems:
     metrics: Metrics
     poll: PollPolicy
 
-    if TYPE_CHECKING:  # provided by Executor
-
-        def _load(self, item: store.WorkItem) -> store.RunForStep | None: ...
-        def _complete(self, item: store.WorkItem) -> None: ...
-        def _step(self, run: store.RunForStep, event: Event, *, run_state: Any = None) -> Decision: ...
-        def _commit(
-            self,
-            item: store.WorkItem,
-            run: store.RunForStep,
-            decision: Decision,
-            *,
-            poll_interval: float | None = None,
-            next_change_at: dt.datetime | None = None,
-        ) -> Transition | None: ...
-        def _notify(self) -> None: ...
-        def _extra(self, action: str, item: store.WorkItem | None = None, **more: Any) -> dict[str, Any]: ...
+    # Also used, from Executor: _load, _complete, _step, _commit, _notify, _extra.
 
     # -- ACTION_START --------------------------------------------------------------------------------------
 
