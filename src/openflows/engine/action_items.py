@@ -59,7 +59,7 @@ class ActionItems:
     metrics: Metrics
     poll: PollPolicy
 
-    # Also used, from Executor: _load, _complete, _step, _commit, _notify, _extra.
+    # Also used, from Executor: _load, _complete, _step, _commit, _notify, _nudge, _extra.
 
     # -- ACTION_START --------------------------------------------------------------------------------------
 
@@ -118,6 +118,7 @@ class ActionItems:
         )
         due = self.clock.now() + dt.timedelta(seconds=delay)
         self.db.transact(store.release_lease, item_id=item.id, owner=self.owner, due_at=due)
+        self._nudge(due)
 
     def _cancel_orphan(self, run: store.RunForStep, start: dict[str, Any], result: CallResult) -> None:
         """The run changed while its action was being started: if the run has ended, cancel that action."""
@@ -182,6 +183,7 @@ class ActionItems:
                 due_at=due,
                 payload={**payload, "interval": next_interval},
             )
+            self._nudge(due)
             return
         decision = self._step(run, ActionStatus(status))
         self._commit(item, run, decision, poll_interval=interval, next_change_at=result.next_change_at)

@@ -379,6 +379,7 @@ class Executor(ActionItems):
                 return
             due = self.clock.now() + dt.timedelta(seconds=backoff(item.attempts))
             self.db.transact(store.release_lease, item_id=item.id, owner=self.owner, due_at=due)
+            self._nudge(due)
         except Exception:
             log.exception("could not reschedule work item %s", item.id, extra=self._extra("item_error", item))
 
@@ -466,6 +467,7 @@ class Executor(ActionItems):
             log.info("step discarded: %s", exc, extra=self._extra("discard_step", item))
             # the item is ours still (the run changed under us): give it back so it is re-read at once
             self.db.transact(store.release_lease, item_id=item.id, owner=self.owner)
+            self.wake()
             return None
         level = logging.INFO if plan.completion_time is not None else logging.DEBUG
         log.log(
