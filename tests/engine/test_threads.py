@@ -115,3 +115,50 @@ def test_an_idle_executor_claims_only_when_asked_or_due(
         assert get_run(db, run_id)["status"] == "ACTIVE"
     finally:
         executor.stop()
+
+
+def test_a_step_due_at_once_goes_on_in_the_same_executor_without_a_claim(
+    db: Database, settings: Settings
+) -> None:
+    """A run's next step that is due at once (here: starting the action the first step decided on) is leased
+    in the commit's transaction and queued locally: of the run's three work items (start, action start,
+    release) only two are claimed."""
+    clock = SystemClock()
+    executor = Executor(
+        db,
+        settings.replace(worker_threads=2),
+        registry=ProviderRegistry([HelloWorldProvider(db, clock=clock)]),
+        clock=clock,
+    )
+    claimed: list[str] = []
+    original = executor.claim
+
+    def counted(*, limit: int = 1) -> list:
+        items = original(limit=limit)
+        claimed.extend(item.kind for item in items)
+        return items
+
+    executor.claim = counted  # type: ignore[method-assign]
+    hello = {
+        "StartAt": "Hello",
+        "States": {
+            "Hello": {
+                "Type": "Action",
+                "ActionUrl": "https://actions.globus.org/hello_world",
+                "Parameters": {"echo_string": "hi"},
+                "ResultPath": "$.hello",
+                "End": True,
+            }
+        },
+    }
+    executor.start()
+    try:
+        run_id = insert_run(db, hello, {}, now=clock.now())
+        executor.wake()
+        wait_for(lambda: get_run(db, run_id)["status"] == "SUCCEEDED")
+        wait_for(lambda: "action_release" in claimed)
+    finally:
+        executor.stop()
+    assert get_run(db, run_id)["details"]["output"]["hello"]["details"] == {"Hello": "World", "hello": "hi"}
+    assert sorted(claimed) == ["action_release", "step"], claimed  # action_start was never claimed
+    assert log_codes(db, run_id).count("ActionStarted") == 1

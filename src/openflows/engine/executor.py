@@ -461,8 +461,19 @@ class Executor(ActionItems):
         plan = plan_transition(
             run, decision, now=now, poll=self.poll, poll_interval=poll_interval, next_change_at=next_change_at
         )
+        # with its threads running, the executor goes on with the run's next step if it is due now (an action
+        # to start): leased in the commit's transaction and queued here, with no claim in between
+        continue_lease = self.lease_seconds if self._threads and not self._stop.is_set() else None
         try:
-            self.db.transact(commit_plan, run, plan, now=now, item_id=item.id, lease_owner=self.owner)
+            follow_up = self.db.transact(
+                commit_plan,
+                run,
+                plan,
+                now=now,
+                item_id=item.id,
+                lease_owner=self.owner,
+                continue_lease=continue_lease,
+            )
         except store_errors.ConcurrentUpdate as exc:
             log.info("step discarded: %s", exc, extra=self._extra("discard_step", item))
             # the item is ours still (the run changed under us): give it back so it is re-read at once
@@ -489,14 +500,25 @@ class Executor(ActionItems):
             self.metrics.runs_started.inc()
         if plan.completion_time is not None:
             self.metrics.runs_finished.inc(status=plan.status)
-        if plan.next_items:
-            due = min(item.due_at for item in plan.next_items)
+        if follow_up is not None:
+            with self._in_progress_lock:
+                self._held.add(follow_up.id)
+            self._queue.put(follow_up)
+        others = [
+            next_item
+            for next_item in plan.next_items
+            if follow_up is None or next_item.kind not in MAIN_KINDS
+        ]
+        if others:
+            due = min(next_item.due_at for next_item in others)
             if due <= now:
                 self._notify()
             else:  # a Wait, a poll later: no claim now, only a shorter sleep if it is the earliest
                 self._nudge(due)
                 if self.on_commit is not None:
                     self.on_commit()
+        elif plan.next_items and self.on_commit is not None:
+            self.on_commit()
         return plan
 
     def _notify(self) -> None:

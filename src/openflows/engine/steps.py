@@ -31,7 +31,7 @@ from ..language.model import (
 )
 from ..language.redact import redact
 from ..store import kinds
-from ..store.work import LogRow, NewWorkItem, RunForStep, commit_transition
+from ..store.work import LogRow, NewWorkItem, RunForStep, WorkItem, commit_transition, lease_next_item
 
 #: kinds that move a run forward; a run has at most one pending at a time
 MAIN_KINDS = (kinds.STEP, kinds.ACTION_START, kinds.ACTION_POLL, kinds.RESUME)
@@ -236,12 +236,16 @@ def commit_plan(
     now: dt.datetime,
     item_id: int | None,
     lease_owner: str | None,
-) -> int:
-    """Write `plan` for `run` in the caller's write transaction; return the run's new version.
+    continue_lease: float | None = None,
+) -> WorkItem | None:
+    """Write `plan` for `run` in the caller's write transaction.
 
-    Raises `store.errors.ConcurrentUpdate` when the lease was lost or the run changed since it was read.
+    With `continue_lease` (seconds), the run's next main item, if it is due now (an action to start, a Retry
+    to enter), is inserted already leased to `lease_owner`, and returned so that the executor goes on
+    without a claim transaction; otherwise None is returned. Raises `store.errors.ConcurrentUpdate` when
+    the lease was lost or the run changed since it was read.
     """
-    return commit_transition(
+    commit_transition(
         conn,
         run=run,
         now=now,
@@ -255,4 +259,11 @@ def commit_plan(
         log_entries=plan.log,
         next_items=plan.next_items,
         delete_pending=MAIN_KINDS,
+    )
+    if continue_lease is None or lease_owner is None:
+        return None
+    if not any(item.kind in MAIN_KINDS and item.due_at <= now for item in plan.next_items):
+        return None
+    return lease_next_item(
+        conn, run_id=run.id, kinds_=MAIN_KINDS, owner=lease_owner, now=now, lease_seconds=continue_lease
     )

@@ -274,6 +274,48 @@ def claim_with_runs(
     )
 
 
+_LEASE_NEXT = (
+    sa.update(work_items)
+    .where(
+        work_items.c.run_id == sa.bindparam("b_run_id"),
+        work_items.c.kind.in_(sa.bindparam("b_kinds", expanding=True)),
+        work_items.c.lease_owner.is_(None),
+        work_items.c.due_at <= sa.bindparam("b_now"),
+    )
+    .values(
+        lease_owner=sa.bindparam("b_owner"),
+        lease_until=sa.bindparam("b_lease_until"),
+        attempts=work_items.c.attempts + 1,
+    )
+    .returning(*work_items.c)
+)
+
+
+def lease_next_item(
+    conn: sa.Connection,
+    *,
+    run_id: uuid.UUID,
+    kinds_: Sequence[str],
+    owner: str,
+    now: dt.datetime,
+    lease_seconds: float,
+) -> WorkItem | None:
+    """Lease to `owner` the run's item of one of `kinds_` that is due, in the transaction that has just
+    committed the run's step (so no other worker can have seen it): the executor goes on with the run's next
+    step without a claim. Returns it, or None. A run has at most one such item (one chain of main items)."""
+    rows = conn.execute(
+        _LEASE_NEXT,
+        {
+            "b_run_id": run_id,
+            "b_kinds": list(kinds_),
+            "b_now": now,
+            "b_owner": owner,
+            "b_lease_until": now + dt.timedelta(seconds=lease_seconds),
+        },
+    ).all()
+    return WorkItem.from_row(rows[0]) if rows else None
+
+
 def renew_leases(
     conn: sa.Connection, *, owner: str, item_ids: Sequence[int], now: dt.datetime, lease_seconds: float
 ) -> int:
