@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
+import sqlalchemy as sa
 from enginekit import get_run, insert_run, log_codes
 
 from openflows.engine.clock import SystemClock
@@ -15,6 +16,8 @@ from openflows.providers.base import ProviderRegistry
 from openflows.providers.hello_world import HelloWorldProvider
 from openflows.settings import Settings
 from openflows.store.db import Database
+from openflows.store.schema import provider_actions
+from openflows.store.work import list_work_items
 
 PASS_CHAIN = {
     "StartAt": "A",
@@ -121,8 +124,8 @@ def test_a_step_due_at_once_goes_on_in_the_same_executor_without_a_claim(
     db: Database, settings: Settings
 ) -> None:
     """A run's next step that is due at once (here: starting the action the first step decided on) is leased
-    in the commit's transaction and queued locally: of the run's three work items (start, action start,
-    release) only two are claimed."""
+    in the commit's transaction and queued locally, and so is the release of the action once the run has
+    ended: of the run's three work items (start, action start, release) only the first is claimed."""
     clock = SystemClock()
     executor = Executor(
         db,
@@ -156,9 +159,17 @@ def test_a_step_due_at_once_goes_on_in_the_same_executor_without_a_claim(
         run_id = insert_run(db, hello, {}, now=clock.now())
         executor.wake()
         wait_for(lambda: get_run(db, run_id)["status"] == "SUCCEEDED")
-        wait_for(lambda: "action_release" in claimed)
+        wait_for(lambda: count_items(db) == 0)  # the release is done too
     finally:
         executor.stop()
     assert get_run(db, run_id)["details"]["output"]["hello"]["details"] == {"Hello": "World", "hello": "hi"}
-    assert sorted(claimed) == ["action_release", "step"], claimed  # action_start was never claimed
+    assert claimed == ["step"], claimed  # action_start and action_release were never claimed
+    with db.read() as conn:
+        action = conn.execute(sa.select(provider_actions)).one()
+    assert action.released_at is not None
     assert log_codes(db, run_id).count("ActionStarted") == 1
+
+
+def count_items(db: Database) -> int:
+    with db.read() as conn:
+        return len(list_work_items(conn))

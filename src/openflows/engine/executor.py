@@ -504,11 +504,9 @@ class Executor(ActionItems):
             with self._in_progress_lock:
                 self._held.add(follow_up.id)
             self._queue.put(follow_up)
-        others = [
-            next_item
-            for next_item in plan.next_items
-            if follow_up is None or next_item.kind not in MAIN_KINDS
-        ]
+        others = list(plan.next_items)
+        if follow_up is not None:  # the item leased by the commit needs no claim
+            others.remove(next(i for i in others if i.kind == follow_up.kind and i.due_at <= now))
         if others:
             due = min(next_item.due_at for next_item in others)
             if due <= now:

@@ -35,6 +35,8 @@ from ..store.work import LogRow, NewWorkItem, RunForStep, WorkItem, commit_trans
 
 #: kinds that move a run forward; a run has at most one pending at a time
 MAIN_KINDS = (kinds.STEP, kinds.ACTION_START, kinds.ACTION_POLL, kinds.RESUME)
+#: best-effort calls about an action, independent of the run's progress
+SIDE_KINDS = (kinds.ACTION_CANCEL, kinds.ACTION_RELEASE)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -240,9 +242,10 @@ def commit_plan(
 ) -> WorkItem | None:
     """Write `plan` for `run` in the caller's write transaction.
 
-    With `continue_lease` (seconds), the run's next main item, if it is due now (an action to start, a Retry
-    to enter), is inserted already leased to `lease_owner`, and returned so that the executor goes on
-    without a claim transaction; otherwise None is returned. Raises `store.errors.ConcurrentUpdate` when
+    With `continue_lease` (seconds), an item of the run that is due now is leased to `lease_owner` in the
+    same transaction and returned, so that the executor goes on without a claim transaction: the run's next
+    step if it is due now (an action to start, a Retry to enter), else a side call due now (the release of
+    the action a finished run used); otherwise None is returned. Raises `store.errors.ConcurrentUpdate` when
     the lease was lost or the run changed since it was read.
     """
     commit_transition(
@@ -262,8 +265,11 @@ def commit_plan(
     )
     if continue_lease is None or lease_owner is None:
         return None
-    if not any(item.kind in MAIN_KINDS and item.due_at <= now for item in plan.next_items):
+    due = [item.kind for item in plan.next_items if item.due_at <= now]
+    if not due:
         return None
+    # the run's next step first; else a side call due now (releasing the action a finished run used)
+    wanted = MAIN_KINDS if any(kind in MAIN_KINDS for kind in due) else SIDE_KINDS
     return lease_next_item(
-        conn, run_id=run.id, kinds_=MAIN_KINDS, owner=lease_owner, now=now, lease_seconds=continue_lease
+        conn, run_id=run.id, kinds_=wanted, owner=lease_owner, now=now, lease_seconds=continue_lease
     )

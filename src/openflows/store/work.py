@@ -274,21 +274,39 @@ def claim_with_runs(
     )
 
 
-_LEASE_NEXT = (
-    sa.update(work_items)
-    .where(
-        work_items.c.run_id == sa.bindparam("b_run_id"),
-        work_items.c.kind.in_(sa.bindparam("b_kinds", expanding=True)),
-        work_items.c.lease_owner.is_(None),
-        work_items.c.due_at <= sa.bindparam("b_now"),
+def _build_lease_next() -> Any:
+    candidate = work_items.alias("candidate")
+    other = work_items.alias("other")
+    first_due = (
+        sa.select(candidate.c.id)
+        .where(
+            candidate.c.run_id == sa.bindparam("b_run_id"),
+            candidate.c.kind.in_(sa.bindparam("b_kinds", expanding=True)),
+            candidate.c.lease_owner.is_(None),
+            candidate.c.due_at <= sa.bindparam("b_now"),
+        )
+        .order_by(candidate.c.id)
+        .limit(1)
+        .scalar_subquery()
     )
-    .values(
-        lease_owner=sa.bindparam("b_owner"),
-        lease_until=sa.bindparam("b_lease_until"),
-        attempts=work_items.c.attempts + 1,
+    run_busy = (
+        sa.select(other.c.id)
+        .where(other.c.run_id == sa.bindparam("b_run_id"), other.c.lease_owner.is_not(None))
+        .exists()
     )
-    .returning(*work_items.c)
-)
+    return (
+        sa.update(work_items)
+        .where(work_items.c.id == first_due, work_items.c.lease_owner.is_(None), ~run_busy)
+        .values(
+            lease_owner=sa.bindparam("b_owner"),
+            lease_until=sa.bindparam("b_lease_until"),
+            attempts=work_items.c.attempts + 1,
+        )
+        .returning(*work_items.c)
+    )
+
+
+_LEASE_NEXT = _build_lease_next()
 
 
 def lease_next_item(
@@ -300,9 +318,10 @@ def lease_next_item(
     now: dt.datetime,
     lease_seconds: float,
 ) -> WorkItem | None:
-    """Lease to `owner` the run's item of one of `kinds_` that is due, in the transaction that has just
-    committed the run's step (so no other worker can have seen it): the executor goes on with the run's next
-    step without a claim. Returns it, or None. A run has at most one such item (one chain of main items)."""
+    """Lease to `owner` the run's first due item of one of `kinds_`, in the transaction that has just
+    committed the run's step (so no other worker has seen it): the executor goes on with the run's next
+    step without a claim. Returns it, or None; None also when another item of the run is leased (a run
+    has at most one leased item at a time, as with claims)."""
     rows = conn.execute(
         _LEASE_NEXT,
         {
