@@ -24,14 +24,14 @@ from openflows.engine.executor import Executor
 from openflows.engine.logging import JsonFormatter, configure_logging
 from openflows.engine.metrics import Counter, Histogram, database_gauges, render
 from openflows.engine.notify import WorkListener
-from openflows.engine.retention import purge_expired_runs, retention_cutoff
+from openflows.engine.retention import purge_expired_runs, purge_released_actions, retention_cutoff
 from openflows.providers.base import ProviderRegistry
 from openflows.providers.hello_world import HelloWorldProvider
 from openflows.settings import Settings
 from openflows.store import kinds
 from openflows.store import work as store
 from openflows.store.db import Database
-from openflows.store.schema import run_logs, run_roles, runs, work_items
+from openflows.store.schema import provider_actions, run_logs, run_roles, runs, work_items
 
 PASS = {"StartAt": "A", "States": {"A": {"Type": "Pass", "Result": 1, "ResultPath": "$.a", "End": True}}}
 WAIT = {
@@ -270,6 +270,40 @@ def test_retention_purges_runs_ended_before_the_period_in_batches(
     clock.advance(60 * 86400)
     assert executor.purge() == 1  # the recent run; the unfinished one is kept however old
     assert executor.metrics.runs_purged.value() == 1
+
+
+def test_retention_purges_provider_actions_released_before_the_period(
+    db: Database, executor: Executor, clock: FakeClock, start_run: Callable[..., uuid.UUID]
+) -> None:
+    hello = {
+        "StartAt": "Hello",
+        "States": {
+            "Hello": {
+                "Type": "Action",
+                "ActionUrl": "https://actions.globus.org/hello_world",
+                "Parameters": {"echo_string": "hi"},
+                "End": True,
+            }
+        },
+    }
+    old = start_run(hello)
+    drive(executor, clock)  # the run ends and releases its action
+    clock.advance(60 * 86400)
+    recent = start_run(hello)
+    drive(executor, clock)
+    clock.advance(31 * 86400)  # released 91 and 31 days ago
+    with db.read() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(provider_actions)).scalar_one() == 2
+        assert (
+            conn.execute(sa.select(provider_actions.c.released_at.is_(None))).scalars().all() == [False] * 2
+        )
+    assert purge_released_actions(db, now=clock.now(), retention_days=0) == 0
+    assert purge_released_actions(db, now=clock.now(), retention_days=90, batch=1) == 1
+    executor.purge()  # the hourly purge does both
+    with db.read() as conn:
+        left = conn.execute(sa.select(provider_actions.c.request_id)).scalars().all()
+    assert [request_id.split("/")[0] for request_id in left] == [str(recent)], left
+    assert str(old) not in " ".join(left)
 
 
 # --- threads: stop, supervision, wake-ups ---------------------------------------------------------------

@@ -60,7 +60,7 @@ from .clock import Clock, SystemClock
 from .definitions import DefinitionCache, DefinitionUnavailable
 from .metrics import Metrics
 from .notify import WorkListener
-from .retention import PURGE_INTERVAL_SECONDS, purge_expired_runs
+from .retention import PURGE_INTERVAL_SECONDS, purge_expired_runs, purge_released_actions
 from .steps import MAIN_KINDS, PollPolicy, Transition, commit_plan, failed_details, log_row, plan_transition
 
 log = logging.getLogger(__name__)
@@ -331,6 +331,7 @@ class Executor(ActionItems):
         purged = purge_expired_runs(
             self.db, now=self.clock.now(), retention_days=self.settings.retention_days
         )
+        purge_released_actions(self.db, now=self.clock.now(), retention_days=self.settings.retention_days)
         if purged:
             self.metrics.runs_purged.inc(purged)
         return purged

@@ -1,5 +1,6 @@
 """Retention: ended runs are deleted (with their logs, roles and work items) once they completed longer ago
-than the retention period (`OPENFLOWS_RETENTION_DAYS`, default 90; 0 keeps runs forever).
+than the retention period (`OPENFLOWS_RETENTION_DAYS`, default 90; 0 keeps runs forever), and so are the
+built-in provider actions released longer ago than that.
 
 Workers call `purge_expired_runs` from their reaper task about once an hour. Deletes run in batches, each in
 its own short transaction, so a large purge never holds locks for long.
@@ -47,5 +48,28 @@ def purge_expired_runs(
             total,
             cutoff.isoformat(),
             extra={"action": "purge_runs", "count": total, "retention_days": retention_days},
+        )
+    return total
+
+
+def purge_released_actions(
+    db: Database, *, now: dt.datetime, retention_days: int, batch: int = PURGE_BATCH, max_batches: int = 1000
+) -> int:
+    """Delete the built-in provider actions released before the retention period; return how many."""
+    cutoff = retention_cutoff(now, retention_days)
+    if cutoff is None:
+        return 0
+    total = 0
+    for _ in range(max_batches):
+        deleted = db.transact(work.purge_released_actions, released_before=cutoff, limit=batch)
+        total += deleted
+        if deleted < batch:
+            break
+    if total:
+        log.info(
+            "purged %d provider actions released before %s",
+            total,
+            cutoff.isoformat(),
+            extra={"action": "purge_actions", "count": total, "retention_days": retention_days},
         )
     return total

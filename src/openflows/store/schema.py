@@ -249,6 +249,8 @@ provider_actions = sa.Table(
     sa.Column("state", JSONType, nullable=True),
     sa.UniqueConstraint("provider", "creator_id", "request_id"),
     sa.Index(None, "provider", "status", "due_at"),
+    #: retention deletes released actions by this
+    sa.Index(None, "released_at"),
 )
 
 # --- built-in providers' data -------------------------------------------------------------------------------

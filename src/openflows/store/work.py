@@ -492,6 +492,24 @@ def purge_finished_runs(conn: sa.Connection, *, completed_before: dt.datetime, l
     return len(ids)
 
 
+def purge_released_actions(conn: sa.Connection, *, released_before: dt.datetime, limit: int = 500) -> int:
+    """Delete up to `limit` built-in provider actions released before `released_before`; return how many
+    (call again until fewer than `limit`). A flow releases each action once its state is done with it, so
+    without this every action ever run would stay in `provider_actions`."""
+    ids = list(
+        conn.execute(
+            sa.select(provider_actions.c.id)
+            .where(provider_actions.c.released_at < released_before)
+            .order_by(provider_actions.c.released_at)
+            .limit(limit)
+        ).scalars()
+    )
+    if not ids:
+        return 0
+    conn.execute(sa.delete(provider_actions).where(provider_actions.c.id.in_(ids)))
+    return len(ids)
+
+
 # --- runs ---------------------------------------------------------------------------------------------------
 
 
