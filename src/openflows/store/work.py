@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -162,11 +162,6 @@ def enqueue_work_item(conn: sa.Connection, item: NewWorkItem, *, now: dt.datetim
     if item.due_at <= now + dt.timedelta(seconds=NOTIFY_HORIZON_SECONDS):
         notify_work(conn)
     return int(result.scalar_one())
-
-
-def enqueue_work_items(conn: sa.Connection, items: Iterable[NewWorkItem], *, now: dt.datetime) -> list[int]:
-    """Insert several work items; return their ids."""
-    return [enqueue_work_item(conn, item, now=now) for item in items]
 
 
 def _build_claim() -> tuple[Any, Any]:
