@@ -92,3 +92,52 @@ def test_concurrent_claimers_never_share_an_item(db: Database, start_run: Callab
         thread.join(30)
     ids = [item_id for ids in seen for item_id in ids]
     assert len(ids) == 30 and len(set(ids)) == 30
+
+
+@pytest.mark.parametrize("kept", [True, False], ids=["follow-up kept", "no follow-up"])
+def test_a_follow_up_is_leased_and_not_announced_the_rest_is(
+    db: Database, start_run: Callable, clock: FakeClock, kept: bool
+) -> None:
+    """`commit_plan` with `continue_lease` leases the run's next step that is due now and does not NOTIFY
+    other workers of it (they would wake to an empty claim); items it does not keep are announced."""
+    import sqlalchemy as sa
+
+    from openflows.engine.steps import Transition, commit_plan
+
+    run_id = start_run({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}, {})
+    now = clock.now()
+    (item,) = db.transact(store.claim_work_items, owner="a", now=now, lease_seconds=10)
+    with db.read() as conn:
+        run = store.load_run_for_step(conn, run_id)
+    assert run is not None
+    next_step = store.NewWorkItem(run_id=run_id, kind=kinds.ACTION_START, due_at=now, payload={})
+    plan = Transition("ACTIVE", None, {"state": "P"}, {}, None, (), (next_step,))
+    notified: list[str] = []
+
+    def spy(conn, cursor, statement, parameters, context, many) -> None:  # type: ignore[no-untyped-def]
+        if "pg_notify" in statement:
+            notified.append(statement)
+
+    sa.event.listen(db.engine, "before_cursor_execute", spy)
+    try:
+        follow_up = db.transact(
+            commit_plan,
+            run,
+            plan,
+            now=now,
+            item_id=item.id,
+            lease_owner="a",
+            continue_lease=10 if kept else None,
+        )
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", spy)
+    with db.read() as conn:
+        (stored,) = store.list_work_items(conn, run_id=run_id)
+    assert stored.kind == kinds.ACTION_START
+    if kept:
+        assert follow_up is not None and follow_up.id == stored.id
+        assert stored.lease_owner == "a" and stored.attempts == 1
+        assert notified == []
+    else:
+        assert follow_up is None and stored.lease_owner is None
+        assert len(notified) == (1 if db.dialect == "postgresql" else 0)

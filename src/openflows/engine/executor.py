@@ -61,7 +61,16 @@ from .definitions import DefinitionCache, DefinitionUnavailable
 from .metrics import Metrics
 from .notify import WorkListener
 from .retention import PURGE_INTERVAL_SECONDS, purge_expired_runs, purge_released_actions
-from .steps import MAIN_KINDS, PollPolicy, Transition, commit_plan, failed_details, log_row, plan_transition
+from .steps import (
+    MAIN_KINDS,
+    PollPolicy,
+    Transition,
+    commit_plan,
+    failed_details,
+    items_not_kept,
+    log_row,
+    plan_transition,
+)
 
 log = logging.getLogger(__name__)
 
@@ -505,9 +514,7 @@ class Executor(ActionItems):
             with self._in_progress_lock:
                 self._held.add(follow_up.id)
             self._queue.put(follow_up)
-        others = list(plan.next_items)
-        if follow_up is not None:  # the item leased by the commit needs no claim
-            others.remove(next(i for i in others if i.kind == follow_up.kind and i.due_at <= now))
+        others = items_not_kept(plan.next_items, follow_up, now=now)  # the follow-up needs no claim
         if others:
             due = min(next_item.due_at for next_item in others)
             if due <= now:

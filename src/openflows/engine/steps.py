@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -31,7 +32,15 @@ from ..language.model import (
 )
 from ..language.redact import redact
 from ..store import kinds
-from ..store.work import LogRow, NewWorkItem, RunForStep, WorkItem, commit_transition, lease_next_item
+from ..store.work import (
+    LogRow,
+    NewWorkItem,
+    RunForStep,
+    WorkItem,
+    announce_items,
+    commit_transition,
+    lease_next_item,
+)
 
 #: kinds that move a run forward; a run has at most one pending at a time
 MAIN_KINDS = (kinds.STEP, kinds.ACTION_START, kinds.ACTION_POLL, kinds.RESUME)
@@ -248,6 +257,7 @@ def commit_plan(
     the action a finished run used); otherwise None is returned. Raises `store.errors.ConcurrentUpdate` when
     the lease was lost or the run changed since it was read.
     """
+    continuing = continue_lease is not None and lease_owner is not None
     commit_transition(
         conn,
         run=run,
@@ -262,14 +272,30 @@ def commit_plan(
         log_entries=plan.log,
         next_items=plan.next_items,
         delete_pending=MAIN_KINDS,
+        announce=not continuing,
     )
-    if continue_lease is None or lease_owner is None:
+    if not continuing:
         return None
-    due = [item.kind for item in plan.next_items if item.due_at <= now]
-    if not due:
-        return None
-    # the run's next step first; else a side call due now (releasing the action a finished run used)
-    wanted = MAIN_KINDS if any(kind in MAIN_KINDS for kind in due) else SIDE_KINDS
-    return lease_next_item(
-        conn, run_id=run.id, kinds_=wanted, owner=lease_owner, now=now, lease_seconds=continue_lease
-    )
+    assert continue_lease is not None and lease_owner is not None
+    due = [item for item in plan.next_items if item.due_at <= now]
+    follow_up = None
+    if due:
+        # the run's next step first; else a side call due now (releasing the action a finished run used)
+        wanted = MAIN_KINDS if any(item.kind in MAIN_KINDS for item in due) else SIDE_KINDS
+        follow_up = lease_next_item(
+            conn, run_id=run.id, kinds_=wanted, owner=lease_owner, now=now, lease_seconds=continue_lease
+        )
+    # other workers hear only of what this executor did not keep (a NOTIFY for the follow-up would wake
+    # every listening worker to an empty claim)
+    announce_items(conn, items_not_kept(plan.next_items, follow_up, now=now), now=now)
+    return follow_up
+
+
+def items_not_kept(
+    items: Sequence[NewWorkItem], follow_up: WorkItem | None, *, now: dt.datetime
+) -> list[NewWorkItem]:
+    """`items` (a plan's next items) without the one `commit_plan` leased as the follow-up, if any."""
+    rest = list(items)
+    if follow_up is not None:
+        rest.remove(next(item for item in rest if item.kind == follow_up.kind and item.due_at <= now))
+    return rest

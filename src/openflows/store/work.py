@@ -159,7 +159,7 @@ def _item_values(item: NewWorkItem, now: dt.datetime) -> dict[str, Any]:
 def enqueue_work_item(conn: sa.Connection, item: NewWorkItem, *, now: dt.datetime) -> int:
     """Insert one work item; return its id. Work due soon is announced with `notify_work`."""
     result = conn.execute(_ENQUEUE, _item_values(item, now))
-    if item.due_at <= now + dt.timedelta(seconds=NOTIFY_HORIZON_SECONDS):
+    if _announced(item, now):
         notify_work(conn)
     return int(result.scalar_one())
 
@@ -302,6 +302,12 @@ def _build_lease_next() -> Any:
 
 
 _LEASE_NEXT = _build_lease_next()
+
+
+def announce_items(conn: sa.Connection, items: Sequence[NewWorkItem], *, now: dt.datetime) -> None:
+    """NOTIFY listening workers if any of `items` is due soon (see `commit_transition(announce=...)`)."""
+    if any(_announced(item, now) for item in items):
+        notify_work(conn)
 
 
 def lease_next_item(
@@ -632,6 +638,7 @@ def commit_transition(
     log_entries: Sequence[LogRow] = (),
     next_items: Sequence[NewWorkItem] = (),
     delete_pending: Sequence[str] = (),
+    announce: bool = True,
 ) -> int:
     """Commit one step of `run` (the run as it was read) in the caller's write transaction; return the new
     version.
@@ -639,7 +646,8 @@ def commit_transition(
     In order: delete the consumed work item (only if `lease_owner` still holds it), update the run row only
     if its `version` is still the one read (bumping `version` and `log_seq`), append the log entries,
     optionally delete every other item of the run whose kind is in `delete_pending` (so a run has one chain
-    of steps), insert the next items.
+    of steps), insert the next items and, unless `announce` is false (the caller leases one of them itself
+    and announces the rest), NOTIFY listening workers of those due soon.
     Raises `errors.ConcurrentUpdate` when the lease was lost or the run changed meanwhile; the caller's
     transaction must then roll back (it does when the exception leaves `Database.begin()`).
     """
@@ -674,10 +682,14 @@ def commit_transition(
         )
     if next_items:
         conn.execute(_INSERT_ITEMS, [_item_values(item, now) for item in next_items])
-        soon = now + dt.timedelta(seconds=NOTIFY_HORIZON_SECONDS)
-        if any(item.due_at <= soon for item in next_items):
+        if announce and any(_announced(item, now) for item in next_items):
             notify_work(conn)
     return run.version + 1
+
+
+def _announced(item: NewWorkItem, now: dt.datetime) -> bool:
+    """Whether enqueueing `item` is worth a NOTIFY: it is due within NOTIFY_HORIZON_SECONDS."""
+    return item.due_at <= now + dt.timedelta(seconds=NOTIFY_HORIZON_SECONDS)
 
 
 _INSERT_ITEMS = sa.insert(work_items)
