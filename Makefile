@@ -46,12 +46,13 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/engine.py
 
-# every benchmark: language, service, engine, scale-out (PostgreSQL), transfer
+# every benchmark: language, service, engine, scale-out (PostgreSQL), transfer, Map
 bench-all: bench
 	$(BIN)/python bench/language.py
 	$(BIN)/python bench/service.py
 	$(BIN)/python bench/scale.py
 	$(BIN)/python bench/transfer.py
+	$(BIN)/python bench/map.py --output bench/RESULTS.md
 
 clean:
-	rm -rf $(VENV) $(SDK3_VENV) .venv-globus-cli build dist src/*.egg-info
+	rm -rf $(VENV) $(SDK3_VENV) .venv-globus-cli .venv-apt .venv-apt.lock build dist src/*.egg-info

@@ -17,7 +17,7 @@ transaction rate, with latency and scale figures, all measured in one run on one
 
 A state transition is one state entered (the loop enters Check 101 times, Peel 100 times and Done once).
 
-    .venv/bin/python bench/engine.py                     # full (under 5 minutes), writes bench/RESULTS.md
+    .venv/bin/python bench/engine.py                     # full (< 5 min), writes its section of RESULTS.md
     .venv/bin/python bench/engine.py --quick --output X  # CI smoke (under a minute)
 """
 
@@ -48,6 +48,7 @@ import moto
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import service  # noqa: E402  (bench/service.py: the server, SDK clients, bulk run insertion)
+from results import write_section  # noqa: E402  (bench/results.py: one section of RESULTS.md per benchmark)
 
 ROLE = "arn:aws:iam::123456789012:role/openflows-bench"
 HELLO = "https://actions.globus.org/hello_world"
@@ -780,7 +781,7 @@ def main(argv: list[str] | None = None) -> int:
         "--output",
         type=Path,
         default=Path(__file__).resolve().parent / "RESULTS.md",
-        help="where to write the table",
+        help="the file whose section `engine` gets the table (its other sections stay)",
     )
     args = parser.parse_args(argv)
     executable = args.openflows or Path(os.environ.get("OPENFLOWS_TEST_BIN") or service.default_executable())
@@ -788,7 +789,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = run_benchmark(QUICK if args.quick else FULL, executable)
     table = render_table(rows, describe_machine(), args.quick, time.perf_counter() - began)
     print(table, end="")
-    args.output.write_text(table)
+    write_section(args.output, "engine", table)  # the other benchmarks' sections stay
     return 0
 
 

@@ -1,6 +1,7 @@
 """Service benchmark: a real `openflows serve` (SQLite) driven through the real globus-sdk.
 
-Prints one table: run starts per second through `SpecificFlowClient.run_flow` (a 1-state Pass flow),
+Prints one table: run starts per second through `SpecificFlowClient.run_flow` (a 1-state Pass flow, and a
+flow with one built-in Action state run as the user, whose starts obtain the run's delegated tokens),
 `get_run` latency percentiles, and `list_runs` page time (per_page 20; the first page and deep pages reached
 by following markers) with 1,000 and 100,000 stored runs. The bulk runs are inserted straight into the
 database with the project's store schema, so only the measured requests go through HTTP.
@@ -39,6 +40,19 @@ from openflows.store import schema
 from openflows.store.db import Database
 
 PASS_FLOW = {"StartAt": "Only", "States": {"Only": {"Type": "Pass", "End": True}}}
+#: one built-in Action state run as the user: every start obtains the run's delegated tokens (issue 14)
+ACTION_FLOW = {
+    "StartAt": "Hi",
+    "States": {
+        "Hi": {
+            "Type": "Action",
+            "ActionUrl": "https://actions.globus.org/hello_world",
+            "Parameters": {"echo_string": "hi"},
+            "ResultPath": "$.hi",
+            "End": True,
+        }
+    },
+}
 HEALTH_TIMEOUT = 30.0  # seconds
 RUNS_TIMEOUT = 120.0  # seconds
 INSERT_CHUNK = 5_000  # rows per INSERT transaction
@@ -118,9 +132,10 @@ class Server:
         self.stop()
         raise RuntimeError(f"openflows serve did not become healthy:\n{self.log_path.read_text()[-3000:]}")
 
-    def token(self, username: str) -> dict[str, t.Any]:
+    def token(self, username: str, *scopes: str) -> dict[str, t.Any]:
+        scope_args = [arg for scope in scopes for arg in ("--scope", scope)]
         done = subprocess.run(
-            [str(self.executable), "tokens", "create", "--username", username, "--json"],
+            [str(self.executable), "tokens", "create", "--username", username, "--json", *scope_args],
             env=self.env,
             capture_output=True,
             text=True,
@@ -357,6 +372,17 @@ def run_benchmark(sizes: Sizes, executable: Path, quick: bool) -> list[Row]:
         )
         threads_label = f"run starts per second (SDK run_flow, {sizes.start_threads} threads)"
         rows.append(Row(threads_label, sizes.run_starts, f"{concurrent:.1f} /s"))
+
+        # the same with a RunAs User Action state, started with a flow-scoped (consented) token
+        action_flow = client.create_flow("bench action", ACTION_FLOW, {"type": "object"})["id"]
+        runner = server.token("bench@example.org", action_flow)
+        sequential, concurrent = measure_run_starts(
+            server.base_url, runner["token"], action_flow, sizes.run_starts, sizes.start_threads
+        )
+        label = "run starts per second, 1 Action state (delegated)"
+        rows.append(Row(f"{label}, 1 client", sizes.run_starts, f"{sequential:.1f} /s"))
+        rows.append(Row(f"{label}, {sizes.start_threads} threads", sizes.run_starts, f"{concurrent:.1f} /s"))
+        wait_until_idle(client, action_flow)
 
         wait_until_idle(client, flow_id)
         timings = measure_get_run(client, flow_id, sizes.get_runs)

@@ -87,7 +87,12 @@ class ProviderBench:
         self.collection = uuid.uuid4()
         now = dt.datetime.now(dt.UTC)
         self.db.transact(
-            add_collection, collection_id=self.collection, name="bench", root=work.resolve(), now=now
+            add_collection,
+            collection_id=self.collection,
+            name="bench",
+            root=work.resolve(),
+            now=now,
+            owner=CALLER.identity,
         )
 
     def time_transfer(self, source: str, destination: str) -> float:

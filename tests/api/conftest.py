@@ -26,8 +26,8 @@ with warnings.catch_warnings():
 
 from openflows.api.app import create_app
 from openflows.auth import tokens
-from openflows.auth.principal import group_urn
 from openflows.settings import Settings
+from openflows.shared.urns import group_urn
 from openflows.store import identities
 from openflows.store.db import Database
 

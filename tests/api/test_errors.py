@@ -186,3 +186,81 @@ def test_odd_query_values_never_5xx(alice: User, query: str) -> None:
     response = alice.get(query.format(run=run["run_id"]))
     if response.status_code >= 400:
         assert_error(response, (400, 422))
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("PATCH", "/flows", "GET, POST"),
+        ("OPTIONS", "/flows", "GET, POST"),
+        ("PUT", "/flows/validate", "POST"),
+        ("GET", "/flows/validate", "POST"),
+        ("PATCH", "/flows/{id}", "GET, PUT, DELETE"),
+        ("OPTIONS", "/flows/{id}", "GET, PUT, DELETE"),
+        ("PATCH", "/flows/not-a-uuid", "GET, PUT, DELETE"),
+        ("DELETE", "/runs/{id}", "GET, PUT"),
+        ("GET", "/runs/{id}/cancel", "POST"),
+        ("PUT", "/batch/runs", "POST"),
+    ],
+)
+def test_405_allows_every_method_of_the_path(alice: User, method: str, path: str, allowed: str) -> None:
+    """Issue 12: `Allow` lists every method the path supports (not only those of the first route matched), and
+    `/flows/{flow_id}` does not swallow `/flows/validate`."""
+    response = alice.http.request(method, path.format(id=uuid.uuid4()), headers=alice.headers, json={})
+    error = assert_error(response, 405, "METHOD_NOT_ALLOWED")
+    assert response.headers["allow"] == allowed, (method, path, response.headers.get("allow"))
+    assert method in error["detail"]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "filter_start_time=0001-01-01T00:00%2B01:00,",
+        "filter_start_time=,9999-12-31T23:59-01:00",
+        "filter_completion_time=0001-01-01T00:30%2B01:00,9999-12-31T23:59:59.999999-12:00",
+    ],
+)
+def test_times_beyond_the_utc_range_are_clamped_not_a_500(alice: User, query: str) -> None:
+    """Issue 12: `astimezone(UTC)` overflowed on these (a 500); no stored time lies beyond them."""
+    run = alice.run_flow(alice.create_flow()["id"])
+    response = alice.get(f"/runs?{query}")
+    assert response.status_code == 200, response.text
+    ids = [doc["run_id"] for doc in response.json()["runs"]]
+    assert ids == ([run["run_id"]] if "start" in query else []), (query, ids)
+
+
+@pytest.mark.parametrize(
+    ("query", "status"),
+    [
+        ("include_flow_description=True", 200),
+        ("include_flow_description=no", 200),
+        ("include_flow_description=", 422),
+        ("include_flow_description=maybe", 422),
+    ],
+)
+def test_boolean_query_values(alice: User, query: str, status: int) -> None:
+    run = alice.run_flow(alice.create_flow()["id"])
+    response = alice.get(f"/runs/{run['run_id']}?{query}")
+    assert response.status_code == status, (query, response.text)
+
+
+@pytest.mark.parametrize(
+    ("query", "status"),
+    [
+        ("per_page=7", 200),
+        ("per_page=%2B7", 200),
+        ("per_page=%207", 422),
+        ("per_page=7.0", 422),
+        ("per_page=1_0", 422),
+        ("per_page=101", 422),
+        ("per_page=", 422),
+        ("orderby=title%20asc,%20updated_at:DESC", 200),
+        ("orderby=%2Btitle", 422),
+        ("filter_roles=FLOW_VIEWERS,%20run_monitor,", 200),
+        ("filter_roles=flow_viewer%0A", 422),
+        ("marker=e30%21", 400),
+    ],
+)
+def test_list_query_values_follow_the_documented_grammar(alice: User, query: str, status: int) -> None:
+    response = alice.get(f"/flows?{query}")
+    assert response.status_code == status, (query, response.text)

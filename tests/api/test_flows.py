@@ -350,3 +350,95 @@ def test_scopes_are_enforced(make_user: MakeUser) -> None:
     )
     runner = make_user("vic", scopes=[scopes.flow_scope(flow["id"])])
     assert runner.post(f"/flows/{flow['id']}/run", json={"body": {}}).status_code == 201
+
+
+def test_validate_flow_warns_about_a_near_miss_of_a_hosted_provider(alice: User) -> None:
+    definition = {
+        "StartAt": "Hello",
+        "States": {
+            "Hello": {"Type": "Action", "ActionUrl": "https://actions.globus.org/helo_world", "End": True}
+        },
+    }
+    response = alice.post("/flows/validate", json={"definition": definition})
+    assert response.status_code == 200, response.text
+    assert response.json()["analysis"]["warnings"] == [
+        {
+            "loc": ["definition", "States", "Hello", "ActionUrl"],
+            "msg": "'https://actions.globus.org/helo_world' is not a Globus-hosted action provider; "
+            "did you mean 'https://actions.globus.org/hello_world'?",
+            "type": "unknown_action_url",
+        }
+    ]
+
+
+def test_validate_flow_warns_about_a_provider_whose_scope_is_unknown_in_the_same_shape(alice: User) -> None:
+    # a provider that cannot be introspected (nothing listens there): the warning has a place and a type, like
+    # the definition's own warnings, and appears beside them rather than replacing them
+    definition = {
+        "StartAt": "Near",
+        "States": {
+            "Near": {"Type": "Action", "ActionUrl": "https://actions.globus.org/helo_world", "Next": "Far"},
+            "Far": {"Type": "Action", "ActionUrl": "http://127.0.0.1:9/nothing-listens", "End": True},
+        },
+    }
+    response = alice.post("/flows/validate", json={"definition": definition})
+    assert response.status_code == 200, response.text
+    warnings = response.json()["analysis"]["warnings"]
+    assert [(w["loc"], w["type"]) for w in warnings] == [
+        (["definition", "States", "Near", "ActionUrl"], "unknown_action_url"),
+        (["definition", "States", "Far", "ActionUrl"], "unknown_action_scope"),
+    ]
+    assert "http://127.0.0.1:9/nothing-listens" in warnings[1]["msg"]
+
+
+MAP_DEFINITION: dict[str, Any] = {
+    "StartAt": "Fan",
+    "States": {
+        "Fan": {
+            "Type": "Map",
+            "ItemsPath": "$.items",
+            "Iterator": {"StartAt": "Echo", "States": {"Echo": {"Type": "Pass", "End": True}}},
+            "End": True,
+        }
+    },
+}
+
+
+def test_validate_flow_lists_what_a_hosted_globus_flow_could_not_use(alice: User) -> None:
+    definition = {
+        "StartAt": "A",
+        "States": {
+            "A": {"Type": "Pass", "Next": "B"},
+            "B": {
+                "Type": "ExpressionEval",
+                "Parameters": {"x.=": "1"},
+                "ResultPath": "$.x",
+                "Retry": [{"ErrorEquals": ["States.ALL"]}],
+                "Next": "C",
+            },
+            "C": {"Type": "Succeed"},
+        },
+    }
+    response = alice.post("/flows/validate", json={"definition": definition})
+    assert response.status_code == 200, response.text
+    portability = response.json()["analysis"]["portability"]
+    assert [(entry["loc"], entry["feature"]) for entry in portability] == [
+        (["definition", "States", "B", "Retry"], "Retry"),
+        (["definition", "States", "C", "Type"], "Succeed"),
+    ]
+    plain = alice.post("/flows/validate", json={"definition": PRIVATE_DEFINITION}).json()
+    assert plain["analysis"]["portability"] == []
+
+
+def test_map_flows_validate_with_their_portability_and_are_stored(alice: User) -> None:
+    validated = alice.post("/flows/validate", json={"definition": MAP_DEFINITION})
+    assert validated.status_code == 200, validated.text
+    assert [(e["loc"], e["feature"]) for e in validated.json()["analysis"]["portability"]] == [
+        (["definition", "States", "Fan", "Type"], "Map")
+    ]
+    created = alice.post("/flows", json={"definition": MAP_DEFINITION, "title": "map"})
+    assert created.status_code == 201, created.text
+    assert created.json()["definition"] == MAP_DEFINITION
+    broken = {**MAP_DEFINITION, "States": {"Fan": {**MAP_DEFINITION["States"]["Fan"], "MaxConcurrency": -1}}}
+    details = alice.post("/flows/validate", json={"definition": broken}).json()["error"]["detail"]
+    assert [d["loc"] for d in details] == [["definition", "States", "Fan", "MaxConcurrency"]]

@@ -6,7 +6,6 @@ import datetime as dt
 import uuid
 
 from openflows.auth import scopes
-from openflows.auth.principal import group_urn
 from openflows.auth.tokens import (
     TOKEN_PREFIX,
     Authenticator,
@@ -17,6 +16,7 @@ from openflows.auth.tokens import (
     parse_bearer,
     revoke_token,
 )
+from openflows.shared.urns import group_urn
 from openflows.store.db import Database
 from openflows.store.identities import add_group_member, ensure_group, ensure_identity
 from openflows.store.schema import tokens

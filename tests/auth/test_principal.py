@@ -8,7 +8,8 @@ import uuid
 import pytest
 
 from openflows.auth import scopes
-from openflows.auth.principal import Principal, group_urn, identity_urn
+from openflows.auth.principal import Principal
+from openflows.shared.urns import group_urn, identity_urn
 
 IDENTITY = uuid.UUID("11111111-2222-3333-4444-555555555555")
 GROUP = uuid.UUID("66666666-7777-8888-9999-000000000000")

@@ -63,4 +63,6 @@ def test_quick_engine_benchmark_prints_and_writes_its_table(tmp_path: Path) -> N
     assert "| section | measurement | result |" in out, out
     for row in ROWS:
         assert row in out, f"missing row {row!r} in:\n{out}"
-    assert output.read_text() == out
+    assert output.read_text() == (
+        f"<!-- section engine: written by bench/engine.py -->\n{out}<!-- end of section engine -->\n"
+    )

@@ -72,13 +72,31 @@ def test_introspect_identities_and_groups(client: dict) -> None:
     assert "flows.globus.org" in info["aud"] and info["exp"] > info["iat"]
     assert auth.oauth2_token_introspect("of_nonsense")["active"] is False
 
-    identities = globus_sdk.AuthClient(authorizer=globus_sdk.AccessTokenAuthorizer(token))
+    # identities need an Auth token, groups a Groups token: the Flows token is refused by both
+    with pytest.raises(globus_sdk.AuthAPIError) as caught:
+        globus_sdk.AuthClient(authorizer=globus_sdk.AccessTokenAuthorizer(token)).get_identities(
+            ids=[info["sub"]]
+        )
+    assert caught.value.http_status == 403 and caught.value.code == "FORBIDDEN"
+    with pytest.raises(globus_sdk.GroupsAPIError) as refused:
+        list(globus_sdk.GroupsClient(authorizer=globus_sdk.AccessTokenAuthorizer(token)).get_my_groups())
+    assert refused.value.http_status == 403
+
+    others = auth.oauth2_client_credentials_tokens(
+        requested_scopes=[
+            "openid",
+            "urn:globus:auth:scope:groups.api.globus.org:view_my_groups_and_memberships",
+        ]
+    )
+    auth_token = others.by_resource_server["auth.globus.org"]["access_token"]
+    identities = globus_sdk.AuthClient(authorizer=globus_sdk.AccessTokenAuthorizer(auth_token))
     found = identities.get_identities(ids=[client["identity_id"]])["identities"]
     assert [(i["id"], i["username"]) for i in found] == [(client["identity_id"], "robot@example.org")]
     by_name = identities.get_identities(usernames="robot@example.org")["identities"]
     assert by_name[0]["id"] == client["identity_id"]
 
-    groups = globus_sdk.GroupsClient(authorizer=globus_sdk.AccessTokenAuthorizer(token))
+    groups_token = others.by_resource_server["groups.api.globus.org"]["access_token"]
+    groups = globus_sdk.GroupsClient(authorizer=globus_sdk.AccessTokenAuthorizer(groups_token))
     assert list(groups.get_my_groups()) == []
 
 

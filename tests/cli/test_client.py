@@ -7,7 +7,7 @@ import pytest
 from clikit import HELLO
 
 from openflows import client as of_client
-from openflows.cli.profile import load_profiles, profiles_path
+from openflows.profiles import load_profiles, profiles_path
 from sdk.support import TERMINAL_STATUSES, Server
 
 
@@ -80,10 +80,32 @@ def test_explicit_arguments_win(cli_env: dict[str, str], live_server: Server) ->
 def test_token_of_the_profile_never_goes_to_another_url(
     cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from openflows.cli.profile import resolve_connection
+    from openflows.profiles import resolve_connection
 
     monkeypatch.setenv("OPENFLOWS_URL", "http://elsewhere.invalid/")
     connection = resolve_connection()
     assert connection is not None
     assert connection.url == "http://elsewhere.invalid/"
     assert connection.token is None
+
+
+def test_no_profile_says_what_to_do_instead_of_calling_the_hosted_service(
+    monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    """Issue 18: `FlowsClient()` with no profile pointed at the hosted Globus service and failed with a raw
+    connection error."""
+    for key in ("OPENFLOWS_URL", "OPENFLOWS_TOKEN", "OPENFLOWS_PROFILE", "GLOBUS_SDK_SERVICE_URL_FLOWS"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("OPENFLOWS_HOME", str(tmp_path / "empty-home"))
+    for make in (
+        lambda: of_client.FlowsClient(),
+        lambda: of_client.FlowsClient(authorizer=globus_sdk.NullAuthorizer()),
+        lambda: of_client.SpecificFlowClient("11111111-2222-3333-4444-555555555555"),
+    ):
+        with pytest.raises(of_client.NoServerConfigured) as caught:
+            make()
+        message = str(caught.value)
+        assert message.startswith("no OpenFlows server configured: start `openflows serve`")
+        assert "base_url=/OPENFLOWS_URL and token=/OPENFLOWS_TOKEN" in message
+    monkeypatch.setenv("OPENFLOWS_URL", "http://127.0.0.1:9/")
+    assert of_client.FlowsClient().base_url == "http://127.0.0.1:9/"

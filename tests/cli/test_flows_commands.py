@@ -100,7 +100,8 @@ def test_bad_format_is_a_usage_error(run_line) -> None:  # type: ignore[no-untyp
 def test_no_server_configured(run_line, monkeypatch, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setenv("OPENFLOWS_HOME", str(tmp_path / "empty-home"))
     result = run_line("openflows flows list", exit_code=1)
-    assert "no server" in result.stderr
+    assert result.stderr.startswith("Error: no OpenFlows server configured: start `openflows serve`")
+    assert "--url/OPENFLOWS_URL and --token/OPENFLOWS_TOKEN" in result.stderr
 
 
 def test_unreachable_server(run_line) -> None:  # type: ignore[no-untyped-def]

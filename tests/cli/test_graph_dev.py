@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
+import subprocess
 from pathlib import Path
 
+import pytest
 from clikit import HELLO
 from rich.console import Console
 
-from openflows.cli.graph import build_tree, state_marks
+from openflows.cli.graph import back_edges, build_tree, graph_edges, state_marks, to_dot
 
 BRANCHY = {
     "StartAt": "Decide",
@@ -61,6 +64,73 @@ def test_tree_labels_every_kind_of_edge() -> None:
     assert "↺ Recover" in text  # reached a second time: a reference
 
 
+LOOPING = {
+    "StartAt": "Init",
+    "States": {
+        "Init": {"Type": "Pass", "Next": "Fetch"},
+        "Fetch": {
+            "Type": "Action",
+            "ActionUrl": "https://example.org/ap",
+            "Parameters": {},
+            "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Report"}],
+            "Next": "More",
+        },
+        "More": {
+            "Type": "Choice",
+            "Choices": [{"Variable": "$.i", "NumericLessThan": 3, "Next": "Fetch"}],
+            "Default": "Done",
+        },
+        "Report": {"Type": "Fail", "Error": "Oops"},
+        "Done": {"Type": "Succeed"},
+    },
+}
+
+
+def test_dot_export_reverses_the_loops_and_labels_every_edge() -> None:
+    edges = graph_edges(LOOPING)
+    assert [(a, b, kind) for a, b, _, kind in edges] == [
+        ("Init", "Fetch", "next"),
+        ("Fetch", "More", "next"),
+        ("Fetch", "Report", "catch"),
+        ("More", "Fetch", "choice"),
+        ("More", "Done", "choice"),
+    ]
+    assert back_edges(LOOPING, edges) == {3}  # More -> Fetch closes the loop
+    text = to_dot(LOOPING, title='My "flow"')
+    assert text.startswith('digraph "My \\"flow\\"" {')
+    assert '"Init" [label="Init\\nPass", penwidth=2.5];' in text
+    assert '"Fetch" -> "More";' in text
+    assert (
+        '"Fetch" -> "Report" [color="#cf222e", fontcolor="#cf222e", style=dashed,'
+        ' label=" Catch [States.ALL]"];' in text
+    )
+    # the loop is written Fetch -> More and drawn back, so Graphviz ranks Fetch above More
+    assert (
+        '"Fetch" -> "More" [color="#0550ae", fontcolor="#0550ae",'
+        ' label=" Choice 1: $.i NumericLessThan 3", dir=back];' in text
+    )
+    assert '"More" -> "Done" [color="#0550ae", fontcolor="#0550ae", label=" Default"];' in text
+    marked = to_dot(LOOPING, marks={"Init": "done", "Fetch": "failed"})
+    assert '"Fetch" [label="Fetch\\nAction", color="#cf222e", fillcolor="#ffebe9"];' in marked
+    assert (
+        '"Done" [label="Done\\nSucceed", color="#8c959f", fontcolor="#8c959f", style="rounded,dashed"];'
+        in marked
+    )
+
+
+@pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz (dot) is not installed")
+def test_graphviz_draws_the_dot_export_with_the_loop_going_up(tmp_path: Path) -> None:
+    plain = subprocess.run(
+        ["dot", "-Tplain"], input=to_dot(LOOPING), capture_output=True, text=True, check=True, timeout=60
+    ).stdout
+    heights = {
+        line.split()[1].strip('"'): float(line.split()[3])
+        for line in plain.splitlines()
+        if line.startswith("node ")
+    }
+    assert heights["Init"] > heights["Fetch"] > heights["More"] > heights["Done"]  # y grows upwards
+
+
 def test_marks_from_a_log() -> None:
     entries = [
         {"code": "FlowStarted", "details": {}},
@@ -89,6 +159,12 @@ def test_flows_graph_and_runs_graph(run_line) -> None:  # type: ignore[no-untype
     assert "✓ Decide" in graph.stdout and "✓ Skip" in graph.stdout and "✓ Done" in graph.stdout
     assert "· Work" in graph.stdout
     assert "not reached" in graph.stdout  # the legend
+    assert run_line(f"openflows flows graph {flow_id} --dot").stdout == to_dot(reachable, title="untitled")
+    marked = run_line(f"openflows runs graph {run_id} --dot").stdout
+    assert (
+        marked.startswith(f'digraph "{run_id}" {{')
+        and '"Skip" [label="Skip\\nPass", color="#1a7f37"' in marked
+    )
 
 
 def test_dev_run_cleans_up_its_flow(run_line, hello_file: Path) -> None:  # type: ignore[no-untyped-def]

@@ -107,7 +107,7 @@ def test_named_profile_is_used_by_commands(tmp_path: Path) -> None:
 
 
 def test_serve_writes_the_local_profile_without_stealing_the_active_one(tmp_path: Path) -> None:
-    from openflows.cli.profile import load_profiles, resolve_connection, write_local_profile
+    from openflows.profiles import load_profiles, resolve_connection, write_local_profile
 
     home = tmp_path / "home"
     write_local_profile(home, "http://127.0.0.1:1/", "of_first")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 
 import pytest
 from clikit import HELLO
@@ -141,7 +142,7 @@ def test_cancel_resume_and_delete_conflict(run_line) -> None:  # type: ignore[no
     ended = run_line(f"openflows runs resume {run_id}", exit_code=1)
     assert "STATE_CONFLICT" in ended.stderr
     watched = run_line(f"openflows runs watch {run_id}", exit_code=1)
-    assert "Canceled." in watched.stdout
+    assert "Cancelled." in watched.stdout
 
 
 def test_start_with_bad_input_file(run_line, hello_flow: str) -> None:  # type: ignore[no-untyped-def]
@@ -154,3 +155,50 @@ def test_dry_run_starts_nothing(run_line, hello_flow: str) -> None:  # type: ign
     checked = run_line(f"openflows run start {hello_flow} --dry-run --label check")
     assert checked.stdout.startswith("The run would start: validation successful")
     assert run_line(f"openflows runs list --filter-flow-id {hello_flow} -F json").json()["runs"] == before
+
+
+def test_redrive_after_the_missing_directory_arrives(  # type: ignore[no-untyped-def]
+    run_line, live_server, monkeypatch, tmp_path
+) -> None:
+    monkeypatch.setenv("OPENFLOWS_DATABASE_URL", live_server.env["OPENFLOWS_DATABASE_URL"])
+    root = tmp_path / "data"
+    root.mkdir()
+    key = str(uuid.uuid4())
+    run_line(f"openflows collections add --id {key} --name data {root}")
+    definition = {
+        "StartAt": "Prepare",
+        "States": {
+            "Prepare": {"Type": "Pass", "Result": "/incoming", "ResultPath": "$.path", "Next": "List"},
+            "List": {
+                "Type": "Action",
+                "ActionUrl": "https://transfer.actions.globus.org/ls",
+                "Parameters": {"endpoint_id": key, "path.$": "$.path"},
+                "ResultPath": "$.listed",
+                "End": True,
+            },
+        },
+    }
+    flow_id = create_flow(run_line, definition)
+    started = run_line(f"openflows run start {flow_id} -F json").json()
+    run_id = started["run_id"]
+    failed = wait_for_status(run_line, run_id, {"FAILED", "SUCCEEDED"})
+    assert failed["status"] == "FAILED" and failed["details"]["details"]["state_name"] == "List"
+
+    (root / "incoming").mkdir()
+    (root / "incoming" / "a.txt").write_text("x")
+    shown = run_line(f"openflows runs redrive {run_id}")
+    assert "Status:" in shown.stdout and "ACTIVE" in shown.stdout
+    assert "Redriven:" in shown.stdout and "from state List (redrive 1)" in shown.stdout
+    watched = run_line(f"openflows runs watch {run_id}")
+    assert "Run redriven from state List (redrive 1)" in watched.stdout
+    assert "SUCCEEDED" in watched.stdout
+    done = run_line(f"openflows runs show {run_id} -F json").json()
+    assert [item["name"] for item in done["details"]["output"]["listed"]["details"]["DATA"]] == ["a.txt"]
+    codes = [e["code"] for e in run_line(f"openflows runs logs {run_id} -F json").json()["entries"]]
+    assert codes.count("PassStarted") == 1  # Prepare ran once
+    assert codes.count("ActionStarted") == 2 and codes[-1] == "FlowSucceeded"
+    assert codes.index("FlowRedriven") == codes.index("FlowFailed") + 1
+
+    again = run_line(f"openflows runs redrive {run_id}", exit_code=1)
+    assert again.stderr.startswith("Error: STATE_CONFLICT (HTTP 409)")
+    assert "SUCCEEDED" in again.stderr

@@ -96,6 +96,23 @@ def test_create_rejects_unknown_scopes(run) -> None:  # type: ignore[no-untyped-
     assert result.stdout == ""
 
 
+def test_create_with_provider_scopes(run, database_url: str) -> None:  # type: ignore[no-untyped-def]
+    """A provider's name stands for the scope it requires; full scope strings are kept as given."""
+    legacy = "https://auth.globus.org/scopes/actions.globus.org/transfer/transfer"
+    created = json.loads(
+        run(
+            "tokens", "create", "--username", "carol", "--scope", "transfer", "--scope", "hello_world",
+            "--scope", legacy, "--json",
+        ).stdout
+    )  # fmt: skip
+    assert created["scopes"] == sorted(
+        [scopes.PROVIDER_SCOPES["transfer"], scopes.PROVIDER_SCOPES["hello_world"], legacy]
+    )
+    principal = _principal(database_url, created["token"])
+    assert principal is not None and principal.has_scope("urn:globus:auth:scope:transfer.api.globus.org:all")
+    assert not principal.has_scope(scopes.VIEW_FLOWS)
+
+
 def test_revoke_and_list(run, database_url: str) -> None:  # type: ignore[no-untyped-def]
     created = [
         json.loads(run("tokens", "create", "--username", name, "--json").stdout) for name in ("a", "b")
@@ -198,3 +215,46 @@ def test_help_imports_no_heavy_modules(tmp_path: Path) -> None:
     )
     assert "HEAVY []" in completed.stdout, completed.stdout + completed.stderr
     assert "tokens" in completed.stdout and "serve" in completed.stdout
+
+
+def test_a_flow_scope_token_carries_consent_and_consents_can_be_revoked(run, database_url: str) -> None:  # type: ignore[no-untyped-def]
+    import uuid
+
+    from openflows.auth.scopes import PROVIDER_SCOPES
+    from openflows.store.flows import create_flow
+
+    flow_id = uuid.uuid4()
+    db = Database(database_url)
+    try:
+        db.transact(
+            lambda conn: create_flow(
+                conn,
+                flow_id=flow_id,
+                flow_owner="urn:globus:auth:identity:00000000-0000-4000-8000-000000000000",
+                title="hello",
+                definition={"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}},
+                input_schema={},
+                now=dt.datetime.now(dt.UTC),
+                dependent_scopes=[PROVIDER_SCOPES["hello_world"]],
+            )
+        )
+    finally:
+        db.dispose()
+    result = run("tokens", "create", "--username", "alice", "--scope", str(flow_id), "--json")
+    created = json.loads(result.stdout)
+    assert created["scopes"] == [scopes.flow_scope(flow_id)] and len(created["consent_ids"]) == 1
+    text = run("tokens", "create", "--username", "alice", "--scope", str(flow_id)).stdout
+    assert "Consented, for alice, to the flow scope(s) with their dependent scopes" in text
+
+    listed = json.loads(run("consents", "list", "--username", "alice", "--json").stdout)["consents"]
+    assert [(item["scope_string"], item["parent_id"] is None) for item in listed] == [
+        (scopes.flow_scope(flow_id), True),
+        (PROVIDER_SCOPES["hello_world"], False),
+    ]
+    assert listed[0]["id"] == created["consent_ids"][0]
+    assert PROVIDER_SCOPES["hello_world"] in run("consents", "list", "--username", "alice").stdout
+    done = run("consents", "revoke", str(listed[0]["id"]), "--username", "alice").stdout
+    assert done.strip() == "Revoked 2 consent(s) and 2 token(s)."
+    assert _principal(database_url, created["token"]) is None
+    assert run("consents", "list", "--username", "alice").stdout.strip() == "No consents."
+    assert "has no consent" in run("consents", "revoke", "1", "--username", "alice", exit_code=1).stderr

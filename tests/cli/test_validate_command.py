@@ -82,3 +82,72 @@ def test_unreadable_inputs(tmp_path: Path) -> None:
     bad.write_text('{"StartAt": ')
     _, stderr = validate(str(bad), exit_code=1)
     assert f"{bad}:1:" in stderr and "invalid JSON" in stderr
+
+
+def test_a_near_miss_of_a_hosted_provider_is_a_located_warning(tmp_path: Path) -> None:
+    path = tmp_path / "helo.yaml"
+    path.write_text(
+        "StartAt: Hello\nStates:\n  Hello:\n    Type: Action\n"
+        "    ActionUrl: https://actions.globus.org/helo_world\n    End: true\n"
+    )
+    stdout, _ = validate(str(path), exit_code=0)
+    assert stdout.splitlines() == [
+        f"{path}:5:5: state Hello: field ActionUrl: warning: 'https://actions.globus.org/helo_world' "
+        "is not a "
+        "Globus-hosted action provider; did you mean 'https://actions.globus.org/hello_world'?",
+        f"{path}: valid (1 warning).",
+    ]
+    document = json.loads(validate(str(path), "--format", "json", exit_code=0)[0])
+    assert document["valid"] is True
+    assert [w["loc"] for w in document["warnings"]] == [["States", "Hello", "ActionUrl"]]
+
+
+NESTED = {
+    "StartAt": "Fan",
+    "States": {
+        "Fan": {
+            "Type": "Map",
+            "ItemsPath": "$.items",
+            "Iterator": {
+                "StartAt": "X",
+                "States": {"X": {"Type": "Pass", "Next": "Done"}, "Done": {"Type": "Succeed"}},
+            },
+            "Retry": [{"ErrorEquals": ["States.ALL"]}],
+            "End": True,
+        }
+    },
+}
+
+
+def test_portable_lists_extensions_inside_sub_machines_without_failing(tmp_path: Path) -> None:
+    path = tmp_path / "map.json"
+    path.write_text(json.dumps(NESTED, indent=2))
+    stdout, _ = validate(str(path), "--portable", exit_code=0)
+    lines = stdout.strip().splitlines()
+    assert lines[-1] == f"{path}: valid; uses 3 OpenFlows extensions."
+    assert [line.split(": ", 1)[1] for line in lines[:-1]] == [
+        "state Fan: field Type: not portable: State type 'Map' is an OpenFlows extension; a hosted Globus "
+        "flow cannot use it",
+        "state Fan: field Retry: not portable: 'Retry' is an OpenFlows extension; a hosted Globus flow "
+        "cannot use it",
+        "state Fan > Done: field Type: not portable: State type 'Succeed' is an OpenFlows extension; on "
+        'Globus, end with "End": true instead',
+    ]
+    stdout, _ = validate(str(path), "--portable", "-F", "json", exit_code=0)
+    document = json.loads(stdout)
+    assert document["valid"] is True
+    assert [entry["feature"] for entry in document["portability"]] == ["Map", "Retry", "Succeed"]
+    stdout, _ = validate(str(CORPUS / "gac-hello-world.json"), "--portable", exit_code=0)
+    assert stdout.strip().endswith("valid; portable to Globus.")
+    validate(str(path), "--strict", exit_code=1)
+
+
+def test_problems_inside_a_sub_machine_name_the_enclosing_states(tmp_path: Path) -> None:
+    broken = json.loads(json.dumps(NESTED))
+    broken["States"]["Fan"]["Iterator"]["States"]["X"]["Next"] = "Dnoe"
+    path = tmp_path / "broken.json"
+    path.write_text(json.dumps(broken, indent=2))
+    stdout, _ = validate(str(path), exit_code=1)
+    assert stdout.splitlines()[0].split(": ", 1)[1] == (
+        "state Fan > X: field Next: 'Next' names a state 'Dnoe' that does not exist; did you mean 'Done'?"
+    )

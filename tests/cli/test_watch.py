@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 
@@ -85,15 +86,13 @@ def test_states_durations_and_transfer_progress() -> None:
         "✓ Prepare finished in 1.5 s",
         "▶ Copy (Action) started",
     ]
-    import datetime as dt
-
     frame = text_of(view.render(now=dt.datetime.fromisoformat(at(5.5))))
     lines = frame.splitlines()
     assert lines[0].startswith("Run run-1  ACTIVE  (copy)")
     assert "✓  Prepare (Pass)" in lines[1] and "1.5 s" in lines[1]
     copy_line = lines[2]
     assert "…  Copy (Action)" in copy_line and "4.0 s" in copy_line
-    assert "1/4 files, 2.0 KB" in copy_line
+    assert "1/4 files, 2.0 KiB" in copy_line
     assert "━" in copy_line  # the bar
 
     view.ingest(
@@ -114,7 +113,7 @@ def test_states_durations_and_transfer_progress() -> None:
     )
     view.update_run({"status": "SUCCEEDED", "flow_title": "copy"})
     frame = text_of(view.render())
-    assert "4/4 files, 8.0 KB" in frame
+    assert "4/4 files, 8.0 KiB" in frame
     assert "✓  Copy (Action)" in frame and "5.5 s" in frame
     assert json.dumps({"copied": 4}, indent=2).splitlines()[1] in frame
     assert exit_status(view) == 0
@@ -140,7 +139,7 @@ def test_failure_shows_error_and_cause() -> None:
     frame = text_of(view.render())
     assert "✗  Copy (Action)" in frame
     assert "Error: ActionFailedException" in frame
-    assert 'Cause: {"reason": "disk full"}' in frame
+    assert 'Cause: {"reason":"disk full"}' in frame
     assert exit_status(view) == 1
 
 
@@ -172,3 +171,95 @@ def test_live_view_on_a_terminal(cli_env) -> None:  # type: ignore[no-untyped-de
     assert "Hi (Pass)" in screen and '"greeting": "hello"' in screen
     flows.delete_run(run_id)
     flows.delete_flow(flow_id)
+
+
+TRANSFER_FAILED = {
+    "action_id": "fd895eaf-d2bb-4de9-b283-7ff33ee75a99",
+    "status": "FAILED",
+    "details": {
+        "DATA_TYPE": "task",
+        "type": "TRANSFER",
+        "nice_status": "FILE_NOT_FOUND",
+        "files": 0,
+        "bytes_transferred": 0,
+        "is_ok": False,
+        "fatal_error": {
+            "code": "FILE_NOT_FOUND",
+            "description": "'/missing/' does not exist on collection 6b1f0d2e-3c4a-4b5d-8e6f-7a8b9c0d1e2f",
+            "path": "/missing/",
+        },
+    },
+    "label": "dev run",
+}
+
+
+def failed_transfer_view(*, debug: bool = False) -> RunView:
+    view = RunView("run-4", debug=debug)
+    view.ingest(
+        [
+            entry("FlowStarted", 0),
+            entry("ActionStarted", 0, state_name="Copy", state_type="Action"),
+            entry("ActionFailed", 1, state_name="Copy", state_type="Action", output=TRANSFER_FAILED),
+            entry("FlowFailed", 1, error="ActionFailedException", cause=TRANSFER_FAILED, state_name="Copy"),
+        ]
+    )
+    view.update_run({"status": "FAILED"})
+    return view
+
+
+def test_a_failed_action_leads_with_the_providers_own_description() -> None:
+    """Issue 18: the cause was the whole action status document (~15 lines); now one line, then where the
+    rest is."""
+    lines = text_of(failed_transfer_view().render()).splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("Error:"))
+    assert lines[start:] == [
+        "Error: ActionFailedException (state Copy)",
+        "Cause: '/missing/' does not exist on collection 6b1f0d2e-3c4a-4b5d-8e6f-7a8b9c0d1e2f "
+        "(FILE_NOT_FOUND)",
+        "The whole cause: openflows runs show run-4 --format json (or --debug here)",
+    ]
+
+
+def test_debug_shows_the_whole_cause() -> None:
+    frame = text_of(failed_transfer_view(debug=True).render())
+    assert "Cause: '/missing/' does not exist" in frame
+    assert '"nice_status": "FILE_NOT_FOUND"' in frame
+    assert "The whole cause:" in frame
+
+
+def test_provider_retries_are_shown_as_they_happen() -> None:
+    view = RunView("run-5")
+    events = view.ingest(
+        [
+            entry("ActionStarted", 0, state_name="Hello", state_type="Action"),
+            {
+                **entry("ActionProviderRetrying", 1, state_name="Hello", state_type="Action"),
+                "description": "State Hello of type Action: The action provider at https://actions.globus.org/"
+                "helo_world could not be reached: ConnectError: no such host; "
+                "trying again in 1 s (attempt 2 of 5)",
+            },
+        ]
+    )
+    assert events[1] == (
+        "↻ Hello: The action provider at https://actions.globus.org/helo_world could not be reached: "
+        "ConnectError: no such host; trying again in 1 s (attempt 2 of 5)"
+    )
+    frame = text_of(view.render(now=dt.datetime.fromisoformat(at(2))))
+    assert "↻  Hello (Action)" in frame and "trying again in 1 s (attempt 2 of 5)" in frame
+
+
+def test_a_cancelled_run_reads_cancelled() -> None:
+    view = RunView("run-6")
+    events = view.ingest(
+        [
+            entry("ActionStarted", 0, state_name="Nap", state_type="Action"),
+            entry("FlowCanceled", 3),
+        ]
+    )
+    view.update_run({"status": "FAILED", "details": {"code": "FlowCanceled"}})
+    assert events[-1] == "Run cancelled"
+    frame = text_of(view.render())
+    assert frame.splitlines()[0].startswith("Run run-6  CANCELLED")
+    assert "■  Nap (Action)" in frame
+    assert "Cancelled." in frame
+    assert "FAILED" not in frame

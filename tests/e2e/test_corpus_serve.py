@@ -4,13 +4,16 @@ the files on disk afterwards.
 
 One test per corpus file (`test_corpus_flow[<file>]`): the flow is created with `FlowsClient`, started with
 `SpecificFlowClient`, polled with `get_run` until it ends, and its output, files, outbox and search index are
-checked. Flows that call providers OpenFlows does not emulate are listed in `NOT_EMULATED` with the reason;
+checked (the sharing flows: that the rule they made lets its principal in, and no further). Flows that call
+providers OpenFlows does not emulate are listed in `NOT_EMULATED` with the reason;
 `test_not_emulated_is_exactly_the_flows_with_foreign_providers` keeps that list honest against the providers'
 URL table, and `test_every_runnable_flow_has_a_case` makes a new corpus file need a case here."""
 
 from __future__ import annotations
 
 import dataclasses
+import email
+import email.policy
 import json
 import os
 import tarfile
@@ -21,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import globus_sdk
+import httpx
 import pytest
 from corpuskit import action_urls, read_tree, write_tree
 from crashkit import ServerProcess, wait_until
@@ -47,12 +51,7 @@ PROVIDER_TESTS_DIR = E2E_DIR.parent / "providers"
 FUNCTIONS = ("flowfuncs:count_files", "flowfuncs:make_tar", "corpuskit:gather_metadata")
 
 #: corpus flows that call providers OpenFlows does not emulate, and why they are not run
-NOT_EMULATED: dict[str, str] = {
-    "gac-notify-of-options-and-report.json": "weboption/wait_for_option (web choice pages) is not emulated",
-    "gac-web-option-with-parameters.json": "weboption/wait_for_option (web choice pages) is not emulated",
-    "trigger-transfer-publish.json": "transfer/set_permission (Globus sharing ACLs) is not emulated",
-    "trigger-transfer-share.json": "transfer/set_permission (Globus sharing ACLs) is not emulated",
-}
+NOT_EMULATED: dict[str, str] = {}
 
 #: corpus flows that fail because of a known product bug: file -> reason (xfail, strict)
 PRODUCT_BUGS: dict[str, str] = {}
@@ -100,10 +99,11 @@ class Corpus:
         return self.server.home / "outbox"
 
     def add_collection(self, name: str, collection_id: str | None = None) -> None:
+        """A collection owned by alice, who runs the corpus flows."""
         root = self.tmp / "collections" / name
         root.mkdir(parents=True)
         key = collection_id or str(uuid.uuid4())
-        self.cli("collections", "add", "--id", key, "--name", name, str(root))
+        self.cli("collections", "add", "--id", key, "--name", name, "--owner", "alice", str(root))
         self.collections[name] = LocalCollection(key, root.resolve())
 
     def register_function(self, target: str) -> None:
@@ -140,6 +140,14 @@ class Corpus:
         doc = self.wait(run_id)
         assert doc["status"] == "SUCCEEDED", json.dumps(doc["details"], indent=1)[:3000]
         return doc["details"]["output"]
+
+    def mail(self, subject: str) -> str | None:
+        """The text of the outbox message with this subject (None while there is none)."""
+        for path in sorted(self.outbox.glob("*.eml")):
+            message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+            if message["Subject"] == subject:
+                return message.get_body(("html", "plain")).get_content()  # type: ignore[union-attr]
+        return None
 
     def search(self, index: str) -> dict[str, Any]:
         return json.loads(self.cli("search", "show", index))
@@ -252,9 +260,13 @@ def run_hello_plus_transfer(corpus: Corpus, tag: str) -> None:
 
 @case("gac-hello-world-run-as.json")
 def run_hello_world_run_as(corpus: Corpus, tag: str) -> None:
-    out = corpus.run("gac-hello-world-run-as.json", {})
+    # `RunAs: "pruyne"`: the state acts as whoever the input's `_tokens.pruyne` belongs to (issue 14)
+    made = corpus.cli("tokens", "create", "--username", "pruyne", "--scope", "hello_world", "--json")
+    pruyne = json.loads(made.splitlines()[-1])
+    out = corpus.run("gac-hello-world-run-as.json", {"_tokens": {"pruyne": pruyne["token"]}})
     assert out["HelloResult"]["status"] == "SUCCEEDED"
     assert out["HelloResult"]["details"]["hello"] == "Run As Pruyne"
+    assert out["HelloResult"]["creator_id"] == pruyne["identity_urn"]
 
 
 @case("gac-hello-world.json")
@@ -358,6 +370,84 @@ def run_transfer_mv(corpus: Corpus, tag: str) -> None:
     assert out["FlowResult"] == {"message": "Move operation complete"}
     assert read_tree(corpus.root("dst") / tag / "moved") == source
     assert not (src / "move").exists()
+
+
+@case("gac-notify-of-options-and-report.json")
+def run_notify_of_options_and_report(corpus: Corpus, tag: str) -> None:
+    """The choice is offered by email (the outbox), made by opening the emailed link, reported by email."""
+    base = corpus.server.url
+    subject = f"Choose {uuid.uuid4()}"
+    _, run_id = corpus.start(
+        "gac-notify-of-options-and-report.json",
+        {
+            "notification_recipient": "reviewer@example.org",
+            "notification_subject": subject,
+            "notification_body_template": "<p>Accept: $accept_url</p><p>Reject: $reject_url</p>",
+            "notification_body_variables": {
+                "accept_option_suffix": f"accept-{tag}",
+                "reject_option_suffix": f"reject-{tag}",
+                "accept_url": f"{base}weboption/option/accept-{tag}",
+                "reject_url": f"{base}weboption/option/reject-{tag}",
+            },
+            "server_credentials": [
+                {"credential_type": "smtp", "credential_value": {"hostname": "smtp.example.org:587"}}
+            ],
+            "result_subject": f"Result {tag}",
+            "result_body_template": "You chose $name ($url_suffix)",
+        },
+    )
+    offer = wait_until(
+        lambda: corpus.mail(subject), timeout=RUN_TIMEOUT, what="the email offering the options"
+    )
+    accept_url = next(word for word in offer.replace("<", " ").split() if word.endswith(f"accept-{tag}"))
+    chosen = wait_until(
+        lambda: (lambda r: r if r.status_code == 200 else None)(httpx.get(accept_url, timeout=10)),
+        timeout=RUN_TIMEOUT,
+        what="the accept option to be offered",
+    )
+    assert "Thank you for choosing to Accept" in chosen.text
+    assert httpx.get(accept_url, timeout=10).status_code == 404  # chosen: gone
+    doc = corpus.wait(run_id)
+    assert doc["status"] == "SUCCEEDED", doc["details"]
+    out = doc["details"]["output"]
+    assert out["OptionResult"]["details"] == {
+        "name": "Accept",
+        "url_suffix": f"accept-{tag}",
+        "parameters": {},
+    }
+    report = corpus.mail(f"Result {tag}")
+    assert f"You chose Accept (accept-{tag})" in report
+
+
+@case("gac-web-option-with-parameters.json")
+def run_web_option_with_parameters(corpus: Corpus, tag: str) -> None:
+    """The landing page shows the options; option b is chosen over HTTP with a query parameter."""
+    base = corpus.server.url
+    _, run_id = corpus.start("gac-web-option-with-parameters.json", {})
+    landing = wait_until(
+        lambda: (lambda r: r if r.status_code == 200 else None)(
+            httpx.get(f"{base}weboption/landing_page/jcp_landing_page", timeout=10)
+        ),
+        timeout=RUN_TIMEOUT,
+        what="the landing page",
+    )
+    assert "Hey, Make a choice" in landing.text and "Please make a very careful decision" in landing.text
+    assert 'href="/weboption/option/jcp_option_b_new"' in landing.text
+    chosen = httpx.get(
+        f"{base}weboption/option/jcp_option_b_new?comment=careful", headers={"Accept": "application/json"}
+    )
+    assert chosen.json() == {
+        "message": "Thank you for selecting 'b'",
+        "name": "b",
+        "url_suffix": "jcp_option_b_new",
+    }
+    doc = corpus.wait(run_id)
+    assert doc["status"] == "SUCCEEDED", doc["details"]
+    assert doc["details"]["output"]["WebOptionResult"]["details"] == {
+        "name": "b",
+        "url_suffix": "jcp_option_b_new",
+        "parameters": {"comment": "careful"},
+    }
 
 
 @case("gladier-tools-publishv2.json")
@@ -489,6 +579,96 @@ def run_trigger_transfer_compute(corpus: Corpus, tag: str) -> None:
     )
     assert out["ProcessFiles"]["details"]["result"] == [3]
     assert read_tree(landed) == source
+
+
+def _rules_of(corpus: Corpus, collection: str) -> list[dict[str, Any]]:
+    shown = json.loads(corpus.cli("collections", "show", corpus.id(collection), "--json"))
+    return list(shown["rules"])
+
+
+def _ls_as(corpus: Corpus, token: str, collection: str, path: str) -> int:
+    """The HTTP status of `ls` of the built-in provider with `token` (202: allowed, 403: refused)."""
+    request = {"request_id": uuid.uuid4().hex, "body": {"endpoint_id": corpus.id(collection), "path": path}}
+    response = httpx.post(
+        f"{corpus.server.url.rstrip('/')}/actions/ls/run",
+        json=request,
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    )
+    return response.status_code
+
+
+@case("trigger-transfer-share.json")
+def run_trigger_transfer_share(corpus: Corpus, tag: str) -> None:
+    source = write_tree(corpus.root("src") / tag / "in", {"x.dat": b"\x00" * 10, "y/z.dat": b"z"})
+    reader = json.loads(
+        corpus.cli("tokens", "create", "--username", f"reader-{tag}", "--json").splitlines()[-1]
+    )
+    assert _ls_as(corpus, reader["token"], "dst", f"/{tag}/shared") == 403
+    out = corpus.run(
+        "trigger-transfer-share.json",
+        {
+            "input": {
+                "source": {"id": corpus.id("src"), "path": f"/{tag}/in"},
+                "destination": {"id": corpus.id("dst"), "path": f"/{tag}/shared"},
+                "recursive_tx": True,
+                "principal": {"type": "identity", "id": reader["identity_id"]},
+            }
+        },
+    )
+    assert read_tree(corpus.root("dst") / tag / "shared") == source
+    access_id = out["SetPermission"]["details"]["access_id"]
+    [rule] = [rule for rule in _rules_of(corpus, "dst") if rule["id"] == access_id]
+    assert (rule["principal"], rule["path"], rule["permissions"]) == (
+        reader["identity_urn"],
+        f"/{tag}/shared/",
+        "r",
+    )
+    assert _ls_as(corpus, reader["token"], "dst", f"/{tag}/shared") == 202
+    assert _ls_as(corpus, reader["token"], "dst", f"/{tag}") == 403
+
+
+@case("trigger-transfer-publish.json")
+def run_trigger_transfer_publish(corpus: Corpus, tag: str) -> None:
+    source = write_tree(corpus.root("src") / tag / "results", {"r1.txt": "r1"})
+    member = json.loads(
+        corpus.cli(
+            "tokens", "create", "--username", f"member-{tag}", "--group", f"g-{tag}", "--json"
+        ).splitlines()[-1]
+    )
+    [group_urn] = member["group_urns"]
+    index = f"corpus-{tag}"
+    out = corpus.run(
+        "trigger-transfer-publish.json",
+        {
+            "input": {
+                "source": {"id": corpus.id("src"), "path": f"/{tag}/results"},
+                "destination": {"id": corpus.id("dst"), "path": f"/{tag}/published/"},
+                "recursive_tx": True,
+                "principal_type": "group",
+                "principal_identifier": group_urn.rsplit(":", 1)[1],
+                "search_ingest_document": {
+                    "search_index": index,
+                    "search_subject": f"globus://{corpus.id('dst')}/{tag}/published/",
+                    "search_visible_to": ["public"],
+                    "search_content_metadata": {"title": "results"},
+                    "search_entry_id": "metadata",
+                    "search_restricted_visible_to": [group_urn],
+                    "search_content_restricted_metadata": {"owner": "lab"},
+                    "search_restricted_entry_id": "restricted",
+                },
+            }
+        },
+    )
+    assert out["SetPermission"]["status"] == "SUCCEEDED", out["SetPermission"]
+    assert read_tree(corpus.root("dst") / tag / "published") == source
+    assert [
+        (rule["principal"], rule["permissions"])
+        for rule in _rules_of(corpus, "dst")
+        if rule["path"] == f"/{tag}/published/"
+    ] == [(group_urn, "r")]
+    assert _ls_as(corpus, member["token"], "dst", f"/{tag}/published") == 202
+    assert sorted(entry["id"] for entry in corpus.search(index)["entries"]) == ["metadata", "restricted"]
 
 
 @case("trigger-transfer.json")

@@ -166,9 +166,66 @@ def test_kill_between_action_start_and_commit(server: ServerProcess, monkeypatch
         provider.close()
     doc = docs[run_id]
     assert doc["status"] == "SUCCEEDED", (doc, server.output())
-    request_id = f"{run_id}/Call/0"
+    request_id = f"{run_id}/Call/1/0"  # the first visit of Call, first try
     assert provider.run_calls[request_id] == 2  # the start was replayed after the restart...
     assert list(provider.by_request) == [request_id]  # ...and returned the same, single action
     result = doc["details"]["output"]["result"]
     assert result["action_id"] == provider.by_request[request_id]
     assert result["status"] == "SUCCEEDED" and result["details"] == {"echo": {"n": 7}}
+
+
+class FailsFirst(ExternalProvider):
+    """An ExternalProvider whose first action FAILS (the provider was down); later ones succeed."""
+
+    def _current(self, action_id: str) -> dict:
+        doc = super()._current(action_id)
+        if action_id == next(iter(self.actions)):
+            doc["status"] = "FAILED"
+        return doc
+
+
+def test_kill_after_a_redrive_between_action_start_and_commit(
+    server: ServerProcess, monkeypatch: pytest.MonkeyPatch
+):
+    """Issue 19: a redrive is accepted, its new action is started at the provider, and the server is killed
+    before it committed that; after the restart the run finishes with one new action (the replayed start
+    used the same request id), and the state before the failed one never ran again."""
+    provider = FailsFirst()
+    try:
+        server.start()
+        flows, token = clients(server, monkeypatch)
+        definition = {
+            "StartAt": "Before",
+            "States": {
+                "Before": {"Type": "Pass", "Result": 1, "ResultPath": "$.before", "Next": "Call"},
+                "Call": {
+                    "Type": "Action",
+                    "ActionUrl": provider.url,
+                    "Parameters": {"n.$": "$.n"},
+                    "ResultPath": "$.result",
+                    "End": True,
+                },
+            },
+        }
+        (run_id,) = start_runs(flows, token, definition, [{"n": 7}])
+        assert wait_finished(flows, [run_id])[run_id]["status"] == "FAILED"
+        provider.run_received.clear()
+        provider.hold.clear()  # the provider starts the redriven action but does not answer yet
+        redriven = flows.post(f"/runs/{run_id}/redrive")
+        assert redriven["status"] == "ACTIVE"
+        assert provider.run_received.wait(30), server.output()
+        server.kill()
+        provider.hold.set()
+        server.start()
+        docs = wait_finished(flows, [run_id])
+    finally:
+        provider.close()
+    doc = docs[run_id]
+    assert doc["status"] == "SUCCEEDED", (doc, server.output())
+    first, again = f"{run_id}/Call/1/0", f"{run_id}/Call/2/0"  # the redrive is a new visit of Call
+    assert list(provider.by_request) == [first, again]
+    assert provider.run_calls == {first: 1, again: 2}  # the redriven start was replayed, same action
+    assert doc["details"]["output"]["result"]["action_id"] == provider.by_request[again]
+    codes = log_codes(flows, run_id)
+    assert codes.count("PassStarted") == 1 and codes.count("FlowRedriven") == 1
+    assert codes[-1] == "FlowSucceeded"

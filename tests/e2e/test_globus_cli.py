@@ -3,8 +3,7 @@ Globus-Auth-compatible surface: client credentials from `openflows clients creat
 GLOBUS_SDK_SERVICE_URL_{AUTH,FLOWS,GROUPS} pointed at the server.
 
 globus-cli pins its own globus-sdk, so it lives in its own virtualenv, `.venv-globus-cli` at the repository
-root (git-ignored), built on first use and reused afterwards. The test is skipped when that virtualenv cannot
-be built (no package index).
+root (git-ignored), built on first use and reused afterwards (e2e/venvkit.py).
 """
 
 from __future__ import annotations
@@ -22,11 +21,10 @@ from typing import Any
 
 import pytest
 
+from e2e.venvkit import client_venv
 from sdk.support import Server, start_server
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 GLOBUS_CLI_VERSION = "3.44.0"
-VENV = REPO_ROOT / ".venv-globus-cli"
 OPENFLOWS = Path(sys.executable).parent / "openflows"
 WAITING = {"StartAt": "Nap", "States": {"Nap": {"Type": "Wait", "Seconds": 600, "End": True}}}
 
@@ -35,27 +33,7 @@ pytestmark = pytest.mark.slow
 
 def globus_executable() -> Path:
     """`.venv-globus-cli/bin/globus`, building the virtualenv when it is missing or has another version."""
-    globus = VENV / "bin" / "globus"
-    marker = VENV / f"globus-cli-{GLOBUS_CLI_VERSION}.ok"
-    if globus.exists() and marker.exists():
-        return globus
-    shutil.rmtree(VENV, ignore_errors=True)
-    try:
-        subprocess.run(
-            [sys.executable, "-m", "venv", str(VENV)], check=True, capture_output=True, timeout=120
-        )
-        subprocess.run(
-            [str(VENV / "bin" / "python"), "-m", "pip", "install", "-q", f"globus-cli=={GLOBUS_CLI_VERSION}"],
-            check=True,
-            capture_output=True,
-            timeout=600,
-        )
-    except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
-        shutil.rmtree(VENV, ignore_errors=True)
-        output = getattr(exc, "stderr", b"") or b""
-        pytest.skip(f"cannot build {VENV.name}: {output.decode(errors='replace')[-300:]}")
-    marker.write_text(GLOBUS_CLI_VERSION + "\n")
-    return globus
+    return client_venv("globus-cli", [f"globus-cli=={GLOBUS_CLI_VERSION}"]) / "bin" / "globus"
 
 
 @pytest.fixture(scope="module")
@@ -159,3 +137,114 @@ def test_globus_flows_commands(globus, tmp_path: Path) -> None:  # type: ignore[
 
     _, deleted = globus("flows", "delete", flow_id, "-F", "json")
     assert deleted["id"] == flow_id and deleted["DELETED"] is True
+
+
+def test_globus_flows_registered_api_list_and_show(globus, server) -> None:  # type: ignore[no-untyped-def]
+    """globus-cli 3.44 `flows registered-api list|show` against registered APIs made through the API."""
+    import urllib.request
+
+    tokens = subprocess.run(
+        [str(OPENFLOWS), "tokens", "create", "--username", "robot@example.org", "--json"],
+        env=server.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    token = json.loads(tokens.stdout.splitlines()[-1])["token"]
+    target = {
+        "type": "openapi",
+        "openapi_version": "3.1",
+        "destination": {"method": "get", "url": "https://things.example.org/things"},
+        "specification": {"responses": {"200": {"description": "ok"}}},
+    }
+    request = urllib.request.Request(
+        server.base_url + "registered_apis",
+        data=json.dumps({"name": "list-things", "description": "List things", "target": target}).encode(),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        created = json.loads(response.read())
+    _, listed = globus("flows", "registered-api", "list", "-F", "json")
+    assert created["id"] in json.dumps(listed)
+    text, _ = globus("flows", "registered-api", "list", expect_json=False)
+    assert created["id"] in text and "list-things" in text
+    _, shown = globus("flows", "registered-api", "show", created["id"], "-F", "json")
+    assert shown["id"] == created["id"] and shown["name"] == "list-things"
+    text, _ = globus("flows", "registered-api", "show", created["id"], expect_json=False)
+    assert "list-things" in text
+
+
+def test_globus_flows_web_input_commands(globus, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """`globus flows web-input list|show|respond` (globus-cli 3.44, globus-sdk 4.9 inside) answer a question
+    a run asks the robot, and the run goes on with the chosen option."""
+    robot = globus.client["identity_urn"]
+    asking = {
+        "StartAt": "Ask",
+        "States": {
+            "Ask": {
+                "Type": "CreateWebInput",
+                "Parameters": {
+                    "context": {"title": "Ship it?", "presentation_style": "text", "text": "Release 1.2"},
+                    "options": [{"label": "Ship"}, {"label": "Hold", "description": "Wait a day"}],
+                    "roles": {"respondent_urns": [robot]},
+                },
+                "ResultPath": "$.question",
+                "Next": "Wait",
+            },
+            "Wait": {
+                "Type": "AwaitWebInput",
+                "Parameters": {"WebInputId.$": "$.question.id"},
+                "ResultPath": "$.answer",
+                "End": True,
+            },
+        },
+    }
+    definition = tmp_path / "asking.json"
+    definition.write_text(json.dumps(asking))
+    _, flow = globus("flows", "create", "asker", str(definition), "-F", "json")
+    _, run = globus("flows", "start", flow["id"], "--label", "release", "-F", "json")
+    run_id = run["run_id"]
+
+    deadline = time.monotonic() + 30
+    while True:
+        _, shown = globus("flows", "run", "show", run_id, "-F", "json")
+        if shown.get("blocking_web_input_id") or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    web_input_id = shown["blocking_web_input_id"]
+    assert web_input_id, shown
+
+    _, listed = globus("flows", "web-input", "list", "-F", "json")
+    [summary] = listed["web_input_summaries"]
+    assert (summary["id"], summary["title"], summary["user_roles"]) == (
+        web_input_id,
+        "Ship it?",
+        ["respondent"],
+    )
+    assert summary["run"] == {"id": run_id, "label": "release"}
+    text, _ = globus("flows", "web-input", "list", expect_json=False)
+    assert web_input_id in text and "Ship it?" in text and "asker" in text
+
+    _, doc = globus("flows", "web-input", "show", web_input_id, "-F", "json")
+    assert [option["label"] for option in doc["options"]] == ["Ship", "Hold"]
+    hold = doc["options"][1]["option_id"]
+    text, _ = globus("flows", "web-input", "show", web_input_id, expect_json=False)
+    assert "Ship it?" in text and "Release 1.2" in text
+
+    _, answered = globus("flows", "web-input", "respond", web_input_id, hold, "-F", "json")
+    assert answered == {"status": "ok"}
+
+    deadline = time.monotonic() + 30
+    while True:
+        _, shown = globus("flows", "run", "show", run_id, "-F", "json")
+        if shown["status"] != "ACTIVE" or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert shown["status"] == "SUCCEEDED", shown["details"]
+    assert shown["blocking_web_input_id"] is None
+    answer = shown["details"]["output"]["answer"]
+    assert (answer["value"], answer["option"]["label"], answer["respondent_urn"]) == (hold, "Hold", robot)
+    _, closed = globus("flows", "web-input", "list", "--filter-state", "closed", "-F", "json")
+    assert [(s["id"], s["status"]) for s in closed["web_input_summaries"]] == [(web_input_id, "closed")]

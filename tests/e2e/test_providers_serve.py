@@ -35,9 +35,10 @@ def server(tmp_path: Path) -> Iterator[ServerProcess]:
 
 
 def add_collection(server: ServerProcess, root: Path, name: str) -> str:
+    """A collection owned by alice, who runs the flows (`start_run`)."""
     root.mkdir(parents=True, exist_ok=True)
     collection_id = str(uuid.uuid4())
-    server.cli("collections", "add", "--id", collection_id, "--name", name, str(root))
+    server.cli("collections", "add", "--id", collection_id, "--name", name, "--owner", "alice", str(root))
     return collection_id
 
 

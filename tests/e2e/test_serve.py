@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import ast
+import os
+import socket
 import stat
+import subprocess
+import sys
+import time
 import warnings
 from pathlib import Path
 
@@ -12,6 +17,7 @@ from openflows.server import (
     ADMIN_TOKEN_FILE,
     banner,
     build_server,
+    cli_hint,
     ensure_admin_token,
     freeze_startup_heap,
     local_base_urls,
@@ -99,3 +105,57 @@ def test_freeze_startup_heap_hides_what_exists_from_the_collector() -> None:
         assert not any(obj is kept for obj in gc.get_objects(generation=2))
     finally:
         gc.unfreeze()
+
+
+def test_a_taken_port_is_one_line_and_exit_status_1_before_anything_starts(tmp_path: Path) -> None:
+    """Issue 18: `serve` on a taken port printed the banner and the token, started the executor, wrote the
+    profile, then died with Errno 98. Now it binds first."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("OPENFLOWS_")}
+        env.update(
+            OPENFLOWS_HOME=str(tmp_path / "home"),
+            OPENFLOWS_DATABASE_URL=f"sqlite:///{tmp_path / 'openflows.db'}",
+        )
+        started = time.monotonic()
+        done = subprocess.run(
+            [str(Path(sys.executable).parent / "openflows"), "serve", "--port", str(port)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        elapsed = time.monotonic() - started
+    assert done.returncode == 1
+    assert done.stdout == ""  # no banner, no token
+    assert done.stderr.splitlines() == [
+        f"Error: port {port} on 127.0.0.1 is already in use (another OpenFlows?); stop it, or choose another "
+        f"port: openflows serve --port {port + 1} (make serve PORT={port + 1})"
+    ]
+    assert not (tmp_path / "openflows.db").exists()  # nothing was touched
+    assert not (tmp_path / "home").exists()  # no profile, no admin token
+    assert elapsed < 10, elapsed
+
+
+def test_the_banner_says_how_to_reach_the_cli(tmp_path: Path) -> None:
+    """`make serve` runs .venv/bin/openflows, not on PATH in a second terminal: the banner says so."""
+    scripts = tmp_path / "venv" / "bin"
+    scripts.mkdir(parents=True)
+    (scripts / "activate").write_text("")
+    python = str(scripts / "python")
+    assert cli_hint(python, which=lambda _: None)[1:] == [
+        f"  source {scripts / 'activate'}",
+        "  openflows flows list",
+    ]
+    on_path = cli_hint(python, which=lambda _: str(scripts / "openflows"))
+    assert on_path == [
+        'The CLI uses this server (profile "local"). In another terminal:',
+        "  openflows flows list",
+    ]
+    (scripts / "activate").unlink()
+    assert cli_hint(python, which=lambda _: "/usr/bin/openflows")[1] == f'  export PATH="{scripts}:$PATH"'
+    text = banner("http://127.0.0.1:8765/", "of_abc", "urn:x", cli=on_path)
+    assert text.splitlines()[4:6] == on_path

@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from enginekit import BASE_URL, insert_run
 
-from openflows.engine.clock import FakeClock
 from openflows.engine.executor import Executor
 from openflows.providers.base import ProviderRegistry
 from openflows.providers.hello_world import HelloWorldProvider
 from openflows.settings import Settings
+from openflows.shared.clock import FakeClock
 from openflows.store.db import Database
 
 

@@ -9,9 +9,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from openflows.engine.clock import FakeClock
 from openflows.engine.executor import Executor
 from openflows.language.model import Cursor
+from openflows.shared.clock import FakeClock
 from openflows.store.db import Database
 from openflows.store.flows import create_flow
 from openflows.store.runs import create_run
@@ -22,7 +22,16 @@ BASE_URL = "http://openflows.test"
 
 
 def insert_run(
-    db: Database, definition: dict[str, Any], body: Any, *, now: dt.datetime, owner: str = OWNER
+    db: Database,
+    definition: dict[str, Any],
+    body: Any,
+    *,
+    now: dt.datetime,
+    owner: str = OWNER,
+    label: str | None = "test run",
+    run_managers: tuple[str, ...] = (),
+    run_monitors: tuple[str, ...] = (),
+    activity_notification_policy: dict[str, Any] | None = None,
 ) -> uuid.UUID:
     """Create a flow with `definition` and start a run of it with the API's store operation (a run row plus a
     STEP work item {"event": "start"})."""
@@ -47,7 +56,10 @@ def insert_run(
             context={"flow_id": str(flow_id), "run_id": str(run_id), "username": "tester", "user_id": owner},
             cursor=Cursor(None).as_dict(),
             now=now,
-            label="test run",
+            label=label,
+            run_managers=run_managers,
+            run_monitors=run_monitors,
+            activity_notification_policy=activity_notification_policy,
         )
     return run_id
 

@@ -10,10 +10,10 @@ import pytest
 from enginekit import drive, get_run
 
 from corpus import CORPUS_DIR as CORPUS
-from openflows.engine.clock import FakeClock
 from openflows.engine.executor import Executor
 from openflows.providers.base import normalize_url
 from openflows.providers.hello_world import HelloWorldProvider
+from openflows.shared.clock import FakeClock
 from openflows.store.db import Database
 
 RUNNABLE_TYPES = {"Pass", "Choice", "ExpressionEval"}

@@ -9,8 +9,8 @@ from collections.abc import Callable
 import sqlalchemy as sa
 from enginekit import drive, get_logs, get_run, log_codes
 
-from openflows.engine.clock import FakeClock
 from openflows.engine.executor import Executor
+from openflows.shared.clock import FakeClock
 from openflows.store import kinds
 from openflows.store import runs as store_runs
 from openflows.store.db import Database
@@ -150,7 +150,7 @@ def test_hello_world_immediate(db: Database, executor: Executor, start_run: Call
     assert codes == ["FlowStarted", "ActionStarted", "ActionCompleted", "FlowSucceeded"]
     with db.read() as conn:
         action = conn.execute(sa.select(provider_actions)).one()
-    assert action.request_id == f"{run_id}/Hello/0"
+    assert action.request_id == f"{run_id}/Hello/1/0"
     assert action.released_at is not None  # released after the result was stored
 
 

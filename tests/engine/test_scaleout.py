@@ -19,19 +19,35 @@ import pytest
 import sqlalchemy as sa
 from enginekit import drive, get_run, insert_run
 
-from openflows.engine.clock import FakeClock, SystemClock
 from openflows.engine.executor import Executor
 from openflows.engine.logging import JsonFormatter, configure_logging
-from openflows.engine.metrics import Counter, Histogram, database_gauges, render
 from openflows.engine.notify import WorkListener
-from openflows.engine.retention import purge_expired_runs, purge_released_actions, retention_cutoff
+from openflows.engine.retention import (
+    purge_deleted_registered_apis,
+    purge_expired_runs,
+    purge_released_actions,
+    retention_cutoff,
+)
 from openflows.providers.base import ProviderRegistry
 from openflows.providers.hello_world import HelloWorldProvider
 from openflows.settings import Settings
+from openflows.shared.clock import FakeClock, SystemClock
+from openflows.shared.metrics import Counter, Histogram, render
+from openflows.store import claims as store_claims
 from openflows.store import kinds
+from openflows.store import registered_apis as store_apis
 from openflows.store import work as store
 from openflows.store.db import Database
-from openflows.store.schema import provider_actions, run_logs, run_roles, runs, work_items
+from openflows.store.gauges import database_gauges
+from openflows.store.schema import (
+    provider_actions,
+    registered_api_roles,
+    registered_apis,
+    run_logs,
+    run_roles,
+    runs,
+    work_items,
+)
 
 PASS = {"StartAt": "A", "States": {"A": {"Type": "Pass", "Result": 1, "ResultPath": "$.a", "End": True}}}
 WAIT = {
@@ -65,23 +81,23 @@ def test_a_batch_claim_leases_at_most_one_item_per_run(db: Database, clock: Fake
     now = clock.now()
     first, second = insert_run(db, PASS, {}, now=now), insert_run(db, PASS, {}, now=now)
     extra = add_item(db, first, now)  # a second due item of the first run
-    items = db.transact(store.claim_work_items, owner="w1", now=now, lease_seconds=30, limit=10)
+    items = db.transact(store_claims.claim_work_items, owner="w1", now=now, lease_seconds=30, limit=10)
     assert sorted(item.run_id for item in items) == sorted([first, second])
     with db.read() as conn:
         (pending,) = [item for item in store.list_work_items(conn) if item.id == extra]
     assert pending.lease_owner is None and pending.attempts == 0
     # while the run has a leased item, no other worker gets its other item
-    assert db.transact(store.claim_work_items, owner="w2", now=now, lease_seconds=30, limit=10) == []
+    assert db.transact(store_claims.claim_work_items, owner="w2", now=now, lease_seconds=30, limit=10) == []
     first_item = next(item for item in items if item.run_id == first)
     assert db.transact(store.release_leases, owner="w1", item_ids=[first_item.id]) == 1
-    (again,) = db.transact(store.claim_work_items, owner="w2", now=now, lease_seconds=30, limit=10)
+    (again,) = db.transact(store_claims.claim_work_items, owner="w2", now=now, lease_seconds=30, limit=10)
     assert again.run_id == first
 
 
 def test_release_leases_hands_back_everything_an_owner_holds(db: Database, clock: FakeClock) -> None:
     now = clock.now()
     run_ids = [insert_run(db, PASS, {}, now=now) for _ in range(3)]
-    claimed = db.transact(store.claim_work_items, owner="w1", now=now, lease_seconds=30, limit=10)
+    claimed = db.transact(store_claims.claim_work_items, owner="w1", now=now, lease_seconds=30, limit=10)
     assert len(claimed) == 3 and {item.attempts for item in claimed} == {1}
     assert db.transact(store.release_leases, owner="someone-else") == 0
     assert db.transact(store.release_leases, owner="w1") == 3
@@ -100,7 +116,9 @@ def test_two_workers_claiming_at_once_never_share_a_run(db: Database, clock: Fak
 
     def claim(owner: str) -> None:
         while True:
-            items = db.transact(store.claim_work_items, owner=owner, now=now, lease_seconds=30, limit=3)
+            items = db.transact(
+                store_claims.claim_work_items, owner=owner, now=now, lease_seconds=30, limit=3
+            )
             if not items:
                 return
             claimed[owner].extend(items)
@@ -125,7 +143,7 @@ def test_the_backlog_counts_due_leased_and_scheduled_work(db: Database, clock: F
         store.NewWorkItem(run_id=run_ids[0], kind=kinds.ACTION_RELEASE, due_at=now + dt.timedelta(hours=1)),
         now=now,
     )
-    db.transact(store.claim_work_items, owner="w1", now=now, lease_seconds=30, limit=1)
+    db.transact(store_claims.claim_work_items, owner="w1", now=now, lease_seconds=30, limit=1)
     with db.read() as conn:
         backlog = store.measure_backlog(conn, now=now)
     assert (backlog.due, backlog.leased, backlog.scheduled) == (2, 1, 1)
@@ -306,6 +324,49 @@ def test_retention_purges_provider_actions_released_before_the_period(
     assert str(old) not in " ".join(left)
 
 
+def _registered_api(db: Database, clock: FakeClock, name: str) -> uuid.UUID:
+    api_id = uuid.uuid4()
+    db.transact(
+        store_apis.create_registered_api,
+        api_id=api_id,
+        created_by="urn:globus:auth:identity:00000000-0000-4000-8000-000000000001",
+        name=name,
+        description="",
+        target={"type": "openapi"},
+        data_templates={},
+        state_input_schema={},
+        scopes=[],
+        owners=["urn:globus:auth:identity:00000000-0000-4000-8000-000000000001"],
+        viewers=["urn:globus:groups:id:00000000-0000-4000-8000-000000000002"],
+        now=clock.now(),
+    )
+    return api_id
+
+
+def test_retention_purges_registered_apis_past_their_deletion_time(
+    db: Database, executor: Executor, clock: FakeClock
+) -> None:
+    """Issue 15: a registered API marked for deletion is kept for its grace period (owners still see it),
+    then the hourly purge removes it and its role rows; live ones and ones still in grace stay."""
+    grace = dt.timedelta(days=7)
+    early, late, live = (_registered_api(db, clock, name) for name in ("early", "late", "live"))
+    db.transact(store_apis.mark_deleted, api_id=early, now=clock.now(), grace=grace)
+    clock.advance(3 * 86400)
+    db.transact(store_apis.mark_deleted, api_id=late, now=clock.now(), grace=grace)
+    clock.advance(4 * 86400 - 1)  # one second before early's time
+    assert purge_deleted_registered_apis(db, now=clock.now()) == 0
+    clock.advance(1)
+    executor.purge()  # the hourly purge: early's time has come, late has 3 days left
+    with db.read() as conn:
+        left = set(conn.execute(sa.select(registered_apis.c.id)).scalars())
+        role_rows = set(conn.execute(sa.select(registered_api_roles.c.registered_api_id)).scalars())
+    assert left == {late, live} and role_rows == {late, live}
+    clock.advance(3 * 86400)
+    assert purge_deleted_registered_apis(db, now=clock.now(), batch=1) == 1
+    with db.read() as conn:
+        assert set(conn.execute(sa.select(registered_apis.c.id)).scalars()) == {live}
+
+
 # --- threads: stop, supervision, wake-ups ---------------------------------------------------------------
 
 
@@ -453,9 +514,9 @@ def test_a_worker_is_woken_by_another_process_enqueueing(
     """No in-process wake(), a long polling fallback: only the NOTIFY can start the run quickly."""
     if postgres_url is None:
         pytest.skip("needs PostgreSQL (OPENFLOWS_TEST_POSTGRES_URL)")
-    from openflows.engine import executor as executor_module
+    from openflows.engine import worker_loops
 
-    monkeypatch.setattr(executor_module, "POLL_FALLBACK_SECONDS", 30.0)
+    monkeypatch.setattr(worker_loops, "POLL_FALLBACK_SECONDS", 30.0)
     executor = threaded_executor(db, settings, worker_threads=2, lease_seconds=30)
     executor.start()
     try:

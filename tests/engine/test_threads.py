@@ -10,11 +10,11 @@ import pytest
 import sqlalchemy as sa
 from enginekit import get_run, insert_run, log_codes
 
-from openflows.engine.clock import SystemClock
 from openflows.engine.executor import Executor
 from openflows.providers.base import ProviderRegistry
 from openflows.providers.hello_world import HelloWorldProvider
 from openflows.settings import Settings
+from openflows.shared.clock import SystemClock
 from openflows.store.db import Database
 from openflows.store.schema import provider_actions
 from openflows.store.work import list_work_items
@@ -86,9 +86,9 @@ def test_an_idle_executor_claims_only_when_asked_or_due(
     """A claim is a write transaction: after a run enters a long Wait the claim loop neither claims again
     because a worker became free nor because a commit enqueued work due later; it sleeps until asked
     (`wake()`), the due time, or the polling fallback (set long here)."""
-    import openflows.engine.executor as executor_module
+    import openflows.engine.worker_loops as worker_loops
 
-    monkeypatch.setattr(executor_module, "POLL_FALLBACK_SECONDS", 30.0)
+    monkeypatch.setattr(worker_loops, "POLL_FALLBACK_SECONDS", 30.0)
     clock = SystemClock()
     executor = Executor(db, settings.replace(worker_threads=2), registry=ProviderRegistry([]), clock=clock)
     claims: list[int] = []

@@ -9,7 +9,8 @@ from collections.abc import Callable
 import pytest
 from enginekit import get_run
 
-from openflows.engine.clock import FakeClock
+from openflows.shared.clock import FakeClock
+from openflows.store import claims as store_claims
 from openflows.store import errors, kinds
 from openflows.store import work as store
 from openflows.store.db import Database
@@ -20,10 +21,10 @@ def test_claim_respects_due_time_and_leases(db: Database, start_run: Callable, c
     now = clock.now()
     later = store.NewWorkItem(run_id=run_id, kind=kinds.ACTION_RELEASE, due_at=now + dt.timedelta(seconds=60))
     db.transact(store.enqueue_work_item, later, now=now)
-    claimed = db.transact(store.claim_work_items, owner="a", now=now, lease_seconds=10, limit=10)
+    claimed = db.transact(store_claims.claim_work_items, owner="a", now=now, lease_seconds=10, limit=10)
     assert [item.kind for item in claimed] == [kinds.STEP]
     assert claimed[0].attempts == 1 and claimed[0].lease_until == now + dt.timedelta(seconds=10)
-    assert db.transact(store.claim_work_items, owner="b", now=now, lease_seconds=10, limit=10) == []
+    assert db.transact(store_claims.claim_work_items, owner="b", now=now, lease_seconds=10, limit=10) == []
     with db.read() as conn:
         assert store.next_due_at(conn) == now + dt.timedelta(seconds=60)
     # renewing keeps the lease past its first expiry; the reaper then leaves it alone
@@ -36,7 +37,7 @@ def test_claim_respects_due_time_and_leases(db: Database, start_run: Callable, c
     assert db.transact(store.reap_expired_leases, now=now + dt.timedelta(seconds=20)) == 0
     assert db.transact(store.reap_expired_leases, now=now + dt.timedelta(seconds=31)) == 1
     again = db.transact(
-        store.claim_work_items, owner="b", now=now + dt.timedelta(seconds=31), lease_seconds=10
+        store_claims.claim_work_items, owner="b", now=now + dt.timedelta(seconds=31), lease_seconds=10
     )
     assert [item.id for item in again] == [claimed[0].id] and again[0].attempts == 2
     assert not db.transact(store.complete_work_item, item_id=claimed[0].id, owner="a")
@@ -48,7 +49,7 @@ def test_commit_transition_is_guarded_by_version_and_lease(
 ):
     run_id = start_run({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}, {})
     now = clock.now()
-    (item,) = db.transact(store.claim_work_items, owner="a", now=now, lease_seconds=10)
+    (item,) = db.transact(store_claims.claim_work_items, owner="a", now=now, lease_seconds=10)
     with db.read() as conn:
         run = store.load_run_for_step(conn, run_id)
     assert run is not None
@@ -80,7 +81,9 @@ def test_concurrent_claimers_never_share_an_item(db: Database, start_run: Callab
 
     def claim_all(index: int) -> None:
         while True:
-            items = db.transact(store.claim_work_items, owner=f"w{index}", now=now, lease_seconds=60, limit=3)
+            items = db.transact(
+                store_claims.claim_work_items, owner=f"w{index}", now=now, lease_seconds=60, limit=3
+            )
             if not items:
                 return
             seen[index].extend(item.id for item in items)
@@ -106,7 +109,7 @@ def test_a_follow_up_is_leased_and_not_announced_the_rest_is(
 
     run_id = start_run({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}, {})
     now = clock.now()
-    (item,) = db.transact(store.claim_work_items, owner="a", now=now, lease_seconds=10)
+    (item,) = db.transact(store_claims.claim_work_items, owner="a", now=now, lease_seconds=10)
     with db.read() as conn:
         run = store.load_run_for_step(conn, run_id)
     assert run is not None

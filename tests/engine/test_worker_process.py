@@ -16,8 +16,8 @@ import httpx
 import pytest
 from enginekit import get_run, insert_run
 
-from openflows.engine.clock import SystemClock
 from openflows.settings import Settings
+from openflows.shared.clock import SystemClock
 from openflows.store import work as store
 from openflows.store.db import Database
 

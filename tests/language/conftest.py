@@ -10,11 +10,20 @@ from __future__ import annotations
 import copy
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pytest
 
+from openflows.language.iterations import (
+    ChildEnd,
+    IterationsDone,
+    MapState,
+    ParallelState,
+    StartIterations,
+    iteration_context,
+    iterations_done,
+)
 from openflows.language.model import (
     DEFAULT_LIMITS,
     ActionStatus,
@@ -139,8 +148,11 @@ def drive(
     limits: Limits = DEFAULT_LIMITS,
     max_steps: int = 500,
     on_decision: Callable[[Decision], None] | None = None,
+    context: RunContext = CONTEXT,
 ) -> RunResult:
-    """Run a flow to its end with a fake clock and scripted providers."""
+    """Run a flow to its end with a fake clock and scripted providers. Map and Parallel iterations are run
+    one after the other by a nested `drive` (the engine runs them as durable child runs; the semantics under
+    test are the same: `iterations.iterations_done` gathers them)."""
     parsed = definition if isinstance(definition, Definition) else parse_definition(definition, limits=limits)
     provider = provider or Provider()
     cursor, run_state, event = Cursor(None), run_input, Start()
@@ -148,7 +160,9 @@ def drive(
     log: list[LogEntry] = []
     starts: list[StartAction] = []
     for _ in range(max_steps):
-        decision = checked_step(parsed, cursor, run_state, event, now=now, random=random, limits=limits)
+        decision = checked_step(
+            parsed, cursor, run_state, event, now=now, random=random, limits=limits, context=context
+        )
         decisions.append(decision)
         log.extend(decision.log)
         if on_decision is not None:
@@ -165,9 +179,44 @@ def drive(
         elif isinstance(outcome, AwaitAction):
             now = now + dt.timedelta(seconds=POLL_SECONDS)
             event = provider.answer(outcome.state, None)
+        elif isinstance(outcome, StartIterations):
+            event = run_iterations(parsed, outcome, provider, now=now, limits=limits, context=context)
         else:  # pragma: no cover
             raise AssertionError(f"unknown outcome {outcome!r}")
     raise AssertionError(f"the run did not finish in {max_steps} steps")
+
+
+def run_iterations(
+    parsed: Definition,
+    outcome: StartIterations,
+    provider: Provider,
+    *,
+    now: dt.datetime,
+    limits: Limits,
+    context: RunContext,
+) -> IterationsDone:
+    """Each iteration of a StartIterations outcome, run to its end in turn, gathered by `iterations_done`."""
+    state = parsed.states[outcome.state]
+    assert isinstance(state, MapState | ParallelState)
+    ends: list[ChildEnd | None] = []
+    for index, item_input in enumerate(outcome.inputs):
+        sub = state.branches[index] if isinstance(state, ParallelState) else state.processor
+        base = {k: v for k, v in context.iteration.items() if k not in ("map_item", "parallel_branch")}
+        value = outcome.items[index] if outcome.items else None
+        extra = iteration_context(base, outcome.kind, index, value)
+        child = drive(
+            sub,
+            item_input,
+            provider=provider,
+            now=now,
+            limits=limits,
+            context=replace(context, iteration=extra),
+        )
+        if child.status == "SUCCEEDED":
+            ends.append(ChildEnd(True, output=child.output))
+        else:
+            ends.append(ChildEnd(False, error=child.error, cause=child.cause))
+    return iterations_done(state, ends)
 
 
 def flow(states: dict[str, Any], start: str | None = None) -> dict[str, Any]:

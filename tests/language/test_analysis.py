@@ -130,7 +130,13 @@ def test_long_chain_does_not_recurse() -> None:
     states = {f"S{i}": {"Type": "Pass", "Next": f"S{i + 1}"} for i in range(5000)}
     states["S5000"] = end()
     result = analyze_definition({"StartAt": "S0", "States": states})["analysis"]
-    assert result == {"number_of_possibilities": 1, "possibilities_capped": False, "unknown_scopes": {}}
+    assert result == {
+        "number_of_possibilities": 1,
+        "possibilities_capped": False,
+        "unknown_scopes": {},
+        "warnings": [],
+        "portability": [],
+    }
 
 
 def action(url: str, **fields: Any) -> dict[str, Any]:
@@ -196,7 +202,18 @@ def test_role_with_only_unknown_providers_maps_to_an_empty_list() -> None:
             "https://compute.actions.globus.org/v3",
             "https://auth.globus.org/scopes/facd7ccc-c5f4-42aa-916b-a0e270e2c2a9/all",
         ),
-        ("https://actions.globus.org/search/ingest", "urn:globus:auth:scope:search.api.globus.org:all"),
+        (
+            "https://actions.globus.org/search/ingest",
+            "https://auth.globus.org/scopes/actions.globus.org/search/ingest",
+        ),
+        (
+            "https://actions.globus.org/search/delete",
+            "https://auth.globus.org/scopes/5fac2e64-c734-4e6b-90ea-ff12ddbf9653/search_delete",
+        ),
+        (
+            "https://actions.globus.org/transfer/ls",
+            "https://auth.globus.org/scopes/5fac2e64-c734-4e6b-90ea-ff12ddbf9653/transfer_ls",
+        ),
         (
             "https://actions.globus.org/notification/notify",
             "https://auth.globus.org/scopes/5fac2e64-c734-4e6b-90ea-ff12ddbf9653/notification_notify",
@@ -206,7 +223,11 @@ def test_role_with_only_unknown_providers_maps_to_an_empty_list() -> None:
             "https://auth.globus.org/scopes/actions.globus.org/transfer/transfer",
         ),
         ("https://actions.globus.org/hello_world_not", None),
-        ("https://actions.globus.org/weboption/wait_for_option", None),
+        (
+            "https://actions.globus.org/weboption/wait_for_option",
+            "https://auth.globus.org/scopes/5fac2e64-c734-4e6b-90ea-ff12ddbf9653/weboption_wait_for_option",
+        ),
+        ("https://actions.globus.org/weboption/unknown", None),
         ("https://evil.example.org/hello_world", None),
         ("not a url", None),
     ],
@@ -225,3 +246,23 @@ def test_never_raises_on_garbage() -> None:
     ):
         result = analyze_definition(value)
         assert result["analysis"]["number_of_possibilities"] >= 0
+
+
+def test_registered_api_states_add_the_first_scope_of_their_api_to_their_role() -> None:
+    """Issue 15: a RegisteredAPI handler needs its API's first scope (the one requested when the user has
+    consented to none), under the state's RunAs role; the caller looks the scopes up and passes them."""
+    api_id = "6e1d0c8a-7a43-4d4e-9a53-0f3b0c2c5a11"
+    handler = {"Type": "RegisteredAPI", "Id": api_id}
+    definition = {
+        "StartAt": "Read",
+        "States": {
+            "Read": {"Type": "Action", "Handler": handler, "Next": "Write"},
+            "Write": {"Type": "Action", "Handler": handler, "RunAs": "Robot", "Next": "Gone"},
+            "Gone": {"Type": "Action", "Handler": {"Type": "RegisteredAPI", "Id": "x"}, "End": True},
+        },
+    }
+    scopes = {"Read": ["urn:read", "urn:all"], "Write": ["urn:write"], "Gone": []}
+    result = analyze_definition(definition, registered_api_scopes=scopes)
+    assert result["scopes"] == {"Robot": ["urn:write"], "User": ["urn:read"]}
+    assert result["analysis"]["unknown_scopes"] == {}
+    assert analyze_definition(definition)["scopes"] == {"Robot": [], "User": []}

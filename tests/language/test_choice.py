@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
+import time
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from openflows.language.choice import OPERATORS, RuleError, compile_string_pattern, parse_rule
 from openflows.language.errors import StatesError
@@ -146,6 +150,48 @@ def test_string_matches(pattern: str, value: str, expected: bool) -> None:
 def test_string_matches_mismatch() -> None:
     assert check({"Variable": "$.n", "StringMatches": "*"}) is False
     assert compile_string_pattern("a*").fullmatch("abc")
+
+
+def _reference_regex(pattern: str) -> re.Pattern[str]:
+    """The previous implementation (a Python regex): right, but it backtracks; used here as the oracle."""
+    parts, i = [], 0
+    while i < len(pattern):
+        if pattern[i] == "\\" and i + 1 < len(pattern) and pattern[i + 1] in "*\\":
+            parts.append(re.escape(pattern[i + 1]))
+            i += 2
+            continue
+        parts.append(".*" if pattern[i] == "*" else re.escape(pattern[i]))
+        i += 1
+    return re.compile("".join(parts), re.DOTALL)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(
+    st.text(alphabet="ab*\\?\n", max_size=12),
+    st.text(alphabet="ab*\\?\n", max_size=16),
+)
+def test_string_matches_agrees_with_the_regex_semantics(pattern: str, value: str) -> None:
+    expected = _reference_regex(pattern).fullmatch(value) is not None
+    assert compile_string_pattern(pattern).fullmatch(value) is expected, (pattern, value)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "value"),
+    [
+        ("*a*a*a*a*a*a*b", "a" * 84),  # 5.5 s with the regex (grows ~n^7)
+        ("*a*a*a*a*a*a*b", "a" * 200_000),
+        ("*" + "a*" * 500 + "b*", "a" * 200_000),
+        ("*" + ("a" * 50 + "b*") * 3, "a" * 200_000),
+        ("*" + "ab*" * 300 + "c", "ab" * 100_000),
+    ],
+    ids=["issue-84", "200k", "500-stars", "long-pieces", "300-pieces"],
+)
+def test_string_matches_is_fast_on_hostile_patterns(pattern: str, value: str) -> None:
+    rule = parse_rule({"Variable": "$.v", "StringMatches": pattern})
+    start = time.perf_counter()
+    assert rule.evaluate({"v": value}, None) is False
+    elapsed = time.perf_counter() - start
+    assert elapsed < 0.05, f"StringMatches {pattern[:20]!r} on {len(value)} characters took {elapsed:.3f}s"
 
 
 @pytest.mark.parametrize(

@@ -10,12 +10,9 @@ import pytest
 
 from corpus import CORPUS_DIR as CORPUS
 from openflows.language.errors import ExpressionError, ExpressionSyntaxError
-from openflows.language.expressions import (
-    MAX_COMPREHENSION_LENGTH,
-    CompiledExpression,
-    compile_expression,
-    evaluate_expression,
-)
+from openflows.language.expression_evaluator import CompiledExpression
+from openflows.language.expression_values import MAX_COMPREHENSION_LENGTH
+from openflows.language.expressions import compile_expression, evaluate_expression
 from openflows.language.model import Limits, RunContext
 
 STATE = {

@@ -45,6 +45,29 @@ HOSTILE = [
     "2.0 ** 100000",
     "10**4000 / 3",
     "round(10**4000, -10**9)",
+    # costly integer arithmetic within the size cap (issue 12: 0.34 s of CPU per operation)
+    "int('f'*262144,16) % int('f'*131072,16)",
+    "int('f' * 262144, 16)",
+    "[((1 << 65535) - 1) % ((1 << 32768) - 3) for a in big]",
+    "[((1 << 65535) - 1) // ((1 << 32768) - 3) for a in big]",
+    "[((1 << 65535) - 1) / ((1 << 65530) - 3) for a in big]",
+    "[((1 << 32767) - 1) * ((1 << 32767) - 3) for a in big]",
+    "[(-1) ** ((1 << 65535) - 1) for a in big]",
+    "[3 ** 41000 for a in big]",
+    "[str(1 << 14000) for a in big]",
+    "[int('9' * 4300) for a in big]",
+    "['%d' % (1 << 14000) for a in big]",
+    "[int('f' * 16383, 16) for a in big]",
+    "[round(1 << 65535, -1000) for a in big]",
+    "[-(1 << 65535) for a in big]",
+    "[(1 << 65535) == (1 << 65535) for a in big]",
+    "[(1 << 65535) in [1 << 65535] for a in big]",
+    "[len(set([1 << 65535] * 10000)) for a in x]",
+    "[{(1 << 65535) + a: 1} for a in big]",
+    "[{1 << 65535, 1 << 65534} for a in big]",
+    "[max([1 << 65535] * 1000) for a in big]",
+    "(1 << 65535) + (1 << 65535)",
+    "sum([1 << 65535] * 1000)",
     # huge strings and lists
     "'a' * 10**9",
     "[0] * 10**9",
@@ -55,6 +78,10 @@ HOSTILE = [
     "''.join([bigs for i in range(3)])",
     "'%999999999s' % 'x'",
     "'%*s' % (10**8, 'x')",
+    "'%((x)s)99999999s' % {'(x)s': 1}",  # CPython nests the parentheses of a key
+    "('%(' * 100000) % {}",
+    "('%' * 200000) % ()",
+    "'%a' % ('\\U0001f600' * 100000)",
     "'%.999999999f' % 1.5",
     "'%99999s' * 20 % tuple(['x'] * 20)",
     "'%s' * 1000 % tuple([bigs] * 1000)",
@@ -200,6 +227,57 @@ def test_hostile_expression_fails_fast_and_cleanly(source: str) -> None:
     assert names == snapshot  # the caller's data is unchanged ...
     assert names["d"]["inner"] is inner  # ... and still the same objects
     assert CONTEXT == {"run_id": "r", "identities": ["i1"], "token_info": {"exp": 1}}
+
+
+#: the costliest single integer operations the limits still allow (operands at the cap)
+LARGEST_INTEGER_OPERATIONS = [
+    "(((1 << 65535) - 1) % ((1 << 32768) - 3)).bit_length()",
+    "(((1 << 65535) - 1) // ((1 << 32768) - 3)).bit_length()",
+    "(((1 << 32767) - 1) * ((1 << 32767) - 3)).bit_length()",
+    "3 ** 41000 > 0",
+    "len(str(10 ** 4299))",
+    "int('9' * 4300) > 0",
+    "(-1) ** ((1 << 65535) - 1)",
+    "round(1 << 65534, -1000) > 0",
+]
+
+
+@pytest.mark.parametrize("source", LARGEST_INTEGER_OPERATIONS, ids=lambda s: s[:40])
+def test_the_largest_allowed_integer_operations_are_cheap(source: str) -> None:
+    """Each operation the caps allow stays within a few milliseconds of CPU (one costs at most a tenth of
+    the whole evaluation budget, which the hostile cases above show ends in tens of milliseconds)."""
+    best = float("inf")
+    for _ in range(5):
+        cpu = time.thread_time()
+        compile_expression(source).evaluate({})
+        best = min(best, time.thread_time() - cpu)
+    assert best < 0.01, f"{source!r} took {best * 1000:.1f} ms of CPU"
+
+
+def test_integer_arithmetic_still_works() -> None:
+    assert compile_expression("2 ** 100 % 7 + (10 ** 30 // 3) - int('ff', 16) + int('0x10', 0)").evaluate(
+        {}
+    ) == (2**100 % 7 + 10**30 // 3 - 255 + 16)
+    assert compile_expression("len(str(10 ** 4000)) + (1 << 65535).bit_length()").evaluate({}) == 4001 + 65536
+    assert compile_expression("'%(a)s-%(b)05d|%%' % {'a': 'x', 'b': 7}").evaluate({}) == "x-00007|%"
+    assert compile_expression("'%((x)s)s' % {'(x)s': 1}").evaluate({}) == "1"
+    assert compile_expression("len(set([1 << 60000] * 100))").evaluate({}) == 1
+
+
+def test_the_expressions_of_one_template_share_a_budget() -> None:
+    """A Parameters template with hundreds of heavy expressions stops at one shared budget (issue 12)."""
+    from openflows.language.errors import StatesError
+    from openflows.language.parameters import evaluate_parameters
+
+    heavy = "[x + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 for x in l]"
+    start = time.thread_time()
+    with pytest.raises(StatesError, match="shared with the expressions evaluated before it") as caught:
+        evaluate_parameters({f"k{i}.=": heavy for i in range(500)}, {"l": list(range(3000))})
+    seconds = time.thread_time() - start
+    assert caught.value.failure.error == "States.Runtime" and "'k" in str(caught.value.failure.cause)
+    assert seconds < 0.5, f"500 heavy expressions took {seconds:.3f}s of CPU"
+    light = evaluate_parameters({f"k{i}.=": "1 + 1" for i in range(2000)}, {})
+    assert light == {f"k{i}": 2 for i in range(2000)}
 
 
 def test_hostile_results_never_alias_the_callers_data() -> None:

@@ -216,10 +216,14 @@ def test_required_and_additional_properties_messages() -> None:
     assert validator.errors({"source": {"id": "0" * 36, "path": "/"}}) == []
 
 
-def test_long_values_are_truncated_in_messages() -> None:
+def test_long_values_are_abbreviated_in_messages() -> None:
     validator = compile_input_validator({"type": "object", "properties": {"a": {"type": "integer"}}})
     [problem] = validator.errors({"a": "x" * 10_000})
-    assert len(problem.msg) <= 1000 and problem.msg.endswith("…")
+    assert len(problem.msg) <= 300 and "..." in problem.msg  # the value is abbreviated in the middle ...
+    assert problem.msg.endswith("is not of type 'integer'")  # ... so the reason is still there
+    validator = compile_input_validator({"type": "object", "properties": {"a": {"const": ["y" * 150] * 50}}})
+    [problem] = validator.errors({"a": 1})
+    assert len(problem.msg) <= 1000 and problem.msg.endswith("…")  # long messages are still cut
 
 
 def test_validators_are_cached_by_key() -> None:

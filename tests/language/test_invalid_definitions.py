@@ -108,17 +108,38 @@ CASES: list[tuple[Any, ...]] = [
     ("missing-type", flow({"S": {"End": True}}), (*S, "Type"), "needs a 'Type'"),
     ("type-typo", flow({"S": {"Type": "Actoin", "End": True}}), (*S, "Type"), "did you mean 'Action'"),
     (
-        "type-web-input",
-        flow({"S": {"Type": "CreateWebInput", "End": True}}),
-        (*S, "Type"),
-        "does not support",
+        "await-web-input-without-id",
+        flow({"S": {"Type": "AwaitWebInput", "Parameters": {"Id": "x"}, "End": True}}),
+        (*S, "Parameters"),
+        "need 'WebInputId'",
+    ),
+    (
+        "await-web-input-wait-time-zero",
+        flow(
+            {
+                "S": {
+                    "Type": "AwaitWebInput",
+                    "Parameters": {"WebInputId.$": "$.id"},
+                    "WaitTime": 0,
+                    "End": True,
+                }
+            }
+        ),
+        (*S, "WaitTime"),
+        "must be at least 1",
+    ),
+    (
+        "create-web-input-retry",
+        flow({"S": {"Type": "CreateWebInput", "Parameters": {}, "Retry": [], "End": True}}),
+        (*S, "Retry"),
+        "not allowed on a state of type 'CreateWebInput'",
     ),
     ("type-task", flow({"S": {"Type": "Task", "End": True}}), (*S, "Type"), "type 'Action'"),
     (
-        "type-parallel",
+        "parallel-no-branches",
         flow({"S": {"Type": "Parallel", "End": True}}),
-        (*S, "Type"),
-        "do not support Parallel",
+        (*S, "Branches"),
+        "needs 'Branches'",
     ),
     ("type-not-string", flow({"S": {"Type": ["Pass"], "End": True}}), (*S, "Type"), "must be a string"),
     # -- Next / End and the graph
@@ -173,7 +194,8 @@ CASES: list[tuple[Any, ...]] = [
         "misplaced-catch-on-pass",
         one({"Type": "Pass", "Next": "Done", "Catch": []}),
         (*S, "Catch"),
-        "not allowed on a state of type 'Pass' (it is allowed on: Action)",
+        "not allowed on a state of type 'Pass' (it is allowed on: Action, CreateWebInput, AwaitWebInput, "
+        "Parallel, Map)",
     ),
     ("state-comment-not-string", one(action(Comment=1)), (*S, "Comment"), "must be a string"),
     # -- Action
@@ -189,10 +211,28 @@ CASES: list[tuple[Any, ...]] = [
         "must be 'ActionProvider'",
     ),
     (
-        "handler-registered-api",
+        "handler-registered-api-bad-id",
         one(action(ActionUrl=DROP, Handler={"Type": "RegisteredAPI", "Id": "x"})),
-        (*S, "Handler", "Type"),
-        "OpenFlows does not support",
+        (*S, "Handler", "Id"),
+        "must be a registered API's UUID",
+    ),
+    (
+        "handler-hosted-handle",
+        one(action(ActionUrl=DROP, Handler="urn:globus:flows:handle:globus:search.query")),
+        (*S, "Handler"),
+        "hosted by Globus",
+    ),
+    (
+        "handler-registered-api-with-scope",
+        one(
+            action(
+                ActionUrl=DROP,
+                ActionScope="s",
+                Handler={"Type": "RegisteredAPI", "Id": "9dc867a4-1c6d-46d9-911f-71c2ac67e38c"},
+            )
+        ),
+        (*S, "ActionScope"),
+        "scopes come from its target",
     ),
     ("handler-string-not-url", one(action(ActionUrl=DROP, Handler="echo")), (*S, "Handler"), "https://"),
     (
@@ -293,7 +333,7 @@ CASES: list[tuple[Any, ...]] = [
         "expression-eval-catch",
         one({"Type": "ExpressionEval", "Parameters": {}, "ResultPath": "$.x", "Catch": [], "Next": "Done"}),
         (*S, "Catch"),
-        "(it is allowed on: Action)",
+        "(it is allowed on: Action, CreateWebInput, AwaitWebInput, Parallel, Map)",
     ),
     # -- Wait
     ("wait-nothing", one({"Type": "Wait", "Next": "Done"}), S, "exactly one of 'Seconds'"),

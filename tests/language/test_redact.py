@@ -1,4 +1,4 @@
-"""Tests for openflows.language.redact: hiding `_private*` data and `__Private_Parameters`."""
+"""Tests for openflows.language.redact: hiding `_private*` and `_tokens` data and `__Private_Parameters`."""
 
 from __future__ import annotations
 
@@ -35,6 +35,22 @@ def test_redact_removes_private_keys_at_any_depth() -> None:
         "x_private": "kept (not a prefix)",
     }
     assert doc == before
+
+
+def test_tokens_are_private_too() -> None:
+    """`_tokens` (bearer tokens for external providers, in run input) is hidden like `_private*`; only the
+    exact key: it is no prefix."""
+    doc = {
+        "_tokens": {"User": "secret"},
+        "input": {"_tokens": {"Role": "secret"}, "keep": 1},
+        "items": [{"_tokens": "secret"}],
+        "_tokens_note": "kept (not the key)",
+        "tokens": "kept",
+    }
+    expected = {"input": {"keep": 1}, "items": [{}], "_tokens_note": "kept (not the key)", "tokens": "kept"}
+    assert redact(doc) == expected
+    assert Redactor()(doc) == expected
+    assert "secret" not in repr(Redactor()(doc))
 
 
 def test_redact_copies() -> None:

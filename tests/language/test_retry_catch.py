@@ -124,7 +124,7 @@ def test_retry_backoff_values_then_catch() -> None:
         t = t + dt.timedelta(seconds=delay)
         dues.append(t)
     assert [w.due for w in waits] == dues
-    assert [s.request_id for s in result.starts] == ["r-1/A/0", "r-1/A/1", "r-1/A/2", "r-1/A/3"]
+    assert [s.request_id for s in result.starts] == ["r-1/A/1/0", "r-1/A/1/1", "r-1/A/1/2", "r-1/A/1/3"]
     cursors = [d.cursor for d in result.decisions if isinstance(d.outcome, WaitUntil)]
     assert [(c.attempt, c.retries) for c in cursors] == [(1, (1,)), (2, (2,)), (3, (3,))]
     assert result.output["path"] == "handled"

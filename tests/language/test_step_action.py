@@ -43,12 +43,12 @@ def test_start_action_outcome() -> None:
         state="A",
         action_url=URL,
         body={"echo": "hi", "n": 1},
-        request_id="r-1/A/0",
+        request_id="r-1/A/1/0",
         run_as="Flow",
         scope="https://auth.example.org/scopes/x",
         wait_time=60,
     )
-    assert decision.cursor == Cursor("A")
+    assert decision.cursor == Cursor("A", visit=1, visits=1)
     assert decision.transitions == 1
     started = decision.log[-1]
     assert started.code == "ActionStarted"
@@ -114,7 +114,8 @@ def test_polling_until_success() -> None:
     assert len(awaits) == 3
     ref = awaits[0].cursor.action
     assert ref is not None
-    assert (ref.action_id, ref.request_id, ref.started_at) == ("a-1", "r-1/A/0", "2026-01-01T12:00:00+00:00")
+    assert (ref.action_id, ref.request_id) == ("a-1", "r-1/A/1/0")
+    assert ref.started_at == "2026-01-01T12:00:00+00:00"
     assert ref.deadline == "2026-01-01T12:05:00+00:00"
     # polls that do not change the status are not logged
     assert "ActionPolled" not in result.codes
@@ -219,7 +220,7 @@ def test_chain_continues_after_action_success_until_next_action() -> None:
         "Succeeded",
     ]
     assert result.decisions[1].transitions == 2  # P and B
-    assert [s.request_id for s in result.starts] == ["r-1/A/0", "r-1/B/0"]
+    assert [s.request_id for s in result.starts] == ["r-1/A/1/0", "r-1/B/2/0"]
 
 
 def test_status_with_start_time_keeps_document() -> None:
@@ -237,7 +238,7 @@ def test_enter_before_the_action_exists_starts_it_again_with_the_same_request_id
     first = checked_step(parsed, Cursor(None), {}, Start(), now=T0)
     again = checked_step(parsed, first.cursor, first.run_state, Enter(), now=T0 + dt.timedelta(hours=1))
     assert isinstance(again.outcome, StartAction) and isinstance(first.outcome, StartAction)
-    assert again.outcome.request_id == first.outcome.request_id == "r-1/A/0"
+    assert again.outcome.request_id == first.outcome.request_id == "r-1/A/1/0"
     assert [e.code for e in again.log] == ["ActionStarted"]
 
 

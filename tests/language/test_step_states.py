@@ -20,8 +20,9 @@ from openflows.language.model import (
     WaitUntil,
     isoformat,
 )
+from openflows.language.run_state import run_state_size
 from openflows.language.states import Pass, parse_definition
-from openflows.language.step import UnexpectedEvent, run_state_size, step
+from openflows.language.step import UnexpectedEvent, step
 
 from .conftest import CONTEXT, T0, checked_step, drive, flow
 

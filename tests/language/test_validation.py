@@ -208,6 +208,22 @@ def test_a_thousand_states_validate_quickly() -> None:
     assert problem.loc == ("States",) and "1001 states" in problem.msg
 
 
+def test_a_long_invalid_url_is_refused_quickly() -> None:
+    """The URL check cannot backtrack (the previous `^https?://[^\\s/?#]+[^\\s]*$` took 1 s on 10,000
+    characters with a space at the end, 17 s on 40,000)."""
+    import time
+
+    for url in ("http://" + "a" * 200_000 + " ", "https://" + "a" * 200_000 + "/x y"):
+        definition = {"StartAt": "A", "States": {"A": {"Type": "Action", "ActionUrl": url, "End": True}}}
+        start = time.perf_counter()
+        problems = validate_definition(definition)
+        elapsed = time.perf_counter() - start
+        assert [p.loc for p in problems] == [("States", "A", "ActionUrl")]
+        assert elapsed < 0.5, f"validating a {len(url)}-character URL took {elapsed:.3f}s"
+    good = {"StartAt": "A", "States": {"A": {"Type": "Action", "ActionUrl": "https://h/p?q#f", "End": True}}}
+    assert validate_definition(good) == []
+
+
 def test_validate_input_schema_is_reexported() -> None:
     assert validate_input_schema({"type": "object"}) == []
     assert validate_input_schema([]) != []
@@ -288,3 +304,37 @@ def test_never_raises_on_mutated_valid_flows(data: st.DataObject) -> None:
         else:
             parent[path[-1]] = data.draw(steered)
     _check(definition)
+
+
+def test_a_misspelt_target_comes_before_the_state_it_leaves_unreachable() -> None:
+    """Cause before consequence (issue 18): sorted by location alone, 'Check' came before 'Copy'."""
+    definition = {
+        "StartAt": "Copy",
+        "States": {"Copy": {"Type": "Pass", "Next": "Chekc"}, "Check": {"Type": "Pass", "End": True}},
+    }
+    problems = validate_definition(definition)
+    assert [p.loc for p in problems] == [("States", "Copy", "Next"), ("States", "Check")]
+    assert problems[0].msg == "'Next' names a state 'Chekc' that does not exist; did you mean 'Check'?"
+    assert problems[1].msg == (
+        "State 'Check' is not reachable from StartAt "
+        "(probably because States.Copy.Next names 'Chekc' instead of 'Check')"
+    )
+
+
+def test_unreachable_states_follow_every_other_problem() -> None:
+    definition = {
+        "StartAt": "A",
+        "States": {
+            "A": {"Type": "Pass", "End": True},
+            "B": {"Type": "Pass", "End": True},
+            "Z": {"Type": "Wait", "Secondz": 1, "End": True},
+        },
+    }
+    problems = validate_definition(definition)
+    assert [p.loc for p in problems] == [
+        ("States", "Z"),
+        ("States", "Z", "Secondz"),
+        ("States", "B"),
+        ("States", "Z"),
+    ]
+    assert [("not reachable" in p.msg) for p in problems] == [False, False, True, True]

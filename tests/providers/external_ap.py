@@ -1,6 +1,7 @@
 """A small external Action Provider (FastAPI) for the external-provider tests, run as its own process:
 
-    python external_ap.py --port PORT --state STATE.json [--synchronous]
+    python external_ap.py --port PORT --state STATE.json [--synchronous] [--scope SCOPE]
+        [--auth-url URL]   # with AP_CLIENT_ID / AP_CLIENT_SECRET in the environment
 
 Its behaviour is chosen per action by `body.mode` and counted, never timed (no sleeping anywhere):
 - `ok`: SUCCEEDED at /run;
@@ -12,12 +13,19 @@ Its behaviour is chosen per action by `body.mode` and counted, never timed (no s
 - `garbage`: /run answers 200 with HTML;
 - `garbage_status`: /run answers ACTIVE, every status call answers 200 with a JSON list.
 Actions and counters are saved to the state file after every request, so a restarted process carries on.
-`GET /_stats` returns the counters and the Authorization headers seen.
+`GET /_stats` returns the counters, the Authorization headers seen and every action request by request_id
+(`requests`). Like an APT provider, the status documents echo the request's `label`, `monitor_by` and
+`manage_by`. `--scope` sets the `globus_auth_scope` it advertises (default `urn:test:scope`). With
+`--auth-url`, it introspects every bearer token it receives at that Globus-Auth-compatible server with its
+own client credentials (`include=identity_set`), as an action provider built with the provider tools does,
+and records the answers (`introspections_seen`: request_id or action id -> {active, sub, username, scope,
+token_hash}); `/run` answers 401 for a token that is not active or lacks the scope.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import uuid
@@ -28,7 +36,14 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 
-def create_app(state_file: Path, *, synchronous: bool = False) -> FastAPI:
+def create_app(
+    state_file: Path,
+    *,
+    synchronous: bool = False,
+    scope: str = "urn:test:scope",
+    auth_url: str | None = None,
+    credentials: tuple[str, str] | None = None,
+) -> FastAPI:
     app = FastAPI()
     data: dict[str, Any] = {
         "actions": {},
@@ -37,6 +52,8 @@ def create_app(state_file: Path, *, synchronous: bool = False) -> FastAPI:
         "status_calls": 0,
         "introspections": 0,
         "authorizations": [],
+        "requests": {},
+        "introspections_seen": {},
     }
     if state_file.exists():
         data.update(json.loads(state_file.read_text()))
@@ -49,6 +66,39 @@ def create_app(state_file: Path, *, synchronous: bool = False) -> FastAPI:
     def seen(request: Request) -> None:
         data["authorizations"].append(request.headers.get("authorization"))
 
+    def introspect_token(request: Request, key: str) -> dict[str, Any] | None:
+        """What the Auth server says of the request's bearer token (recorded under `key`), or None when
+        this provider does not introspect."""
+        if auth_url is None or credentials is None:
+            return None
+        import httpx
+
+        header = request.headers.get("authorization") or ""
+        token = header[7:] if header.lower().startswith("bearer ") else ""
+        answer = httpx.post(
+            auth_url.rstrip("/") + "/v2/oauth2/token/introspect",
+            data={"token": token, "include": "identity_set"},
+            auth=credentials,
+            timeout=30,
+        ).json()
+        seen_as = {
+            "active": answer.get("active"),
+            "sub": answer.get("sub"),
+            "username": answer.get("username"),
+            "scope": answer.get("scope"),
+            "identity_set": answer.get("identity_set"),
+            "token_hash": hashlib.sha256(token.encode()).hexdigest(),
+        }
+        data["introspections_seen"].setdefault(key, []).append(seen_as)
+        return seen_as
+
+    def refused(seen_as: dict[str, Any] | None) -> Response | None:
+        if seen_as is None:
+            return None
+        if not seen_as["active"] or scope not in (seen_as["scope"] or "").split():
+            return JSONResponse({"code": "AuthenticationFailed", "description": "bad token"}, 401)
+        return None
+
     def document(action: dict[str, Any]) -> dict[str, Any]:
         return {k: v for k, v in action.items() if not k.startswith("_")}
 
@@ -60,7 +110,7 @@ def create_app(state_file: Path, *, synchronous: bool = False) -> FastAPI:
         return {
             "types": ["Action"],
             "api_version": "1.0",
-            "globus_auth_scope": "urn:test:scope",
+            "globus_auth_scope": scope,
             "title": "external",
             "synchronous": synchronous,
             "input_schema": {"type": "object"},
@@ -75,6 +125,11 @@ def create_app(state_file: Path, *, synchronous: bool = False) -> FastAPI:
         seen(request)
         payload = await request.json()
         request_id, body = payload["request_id"], payload["body"]
+        data["requests"][request_id] = payload
+        refusal = refused(introspect_token(request, request_id))
+        if refusal is not None:
+            save()
+            return refusal
         mode = body.get("mode", "ok")
         data["run_calls"][request_id] = data["run_calls"].get(request_id, 0) + 1
         try:
@@ -95,6 +150,9 @@ def create_app(state_file: Path, *, synchronous: bool = False) -> FastAPI:
                 "action_id": action_id,
                 "status": status,
                 "creator_id": "urn:test:creator",
+                "label": payload.get("label"),
+                "monitor_by": payload.get("monitor_by") or [],
+                "manage_by": payload.get("manage_by") or [],
                 "details": {"mode": mode, "echo": body.get("echo")},
                 "_mode": mode,
                 "_polls_left": int(body.get("polls", 1)),
@@ -111,6 +169,9 @@ def create_app(state_file: Path, *, synchronous: bool = False) -> FastAPI:
         seen(request)
         data["status_calls"] += 1
         try:
+            refusal = refused(introspect_token(request, action_id))
+            if refusal is not None:
+                return refusal
             action = data["actions"].get(action_id)
             if action is None:
                 return JSONResponse({"code": "ActionNotFound", "description": action_id}, 404)
@@ -159,9 +220,18 @@ if __name__ == "__main__":
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--state", type=Path, required=True)
     parser.add_argument("--synchronous", action="store_true")
+    parser.add_argument("--scope", default="urn:test:scope")
+    parser.add_argument("--auth-url", default=None)
     args = parser.parse_args()
+    client = os.environ.get("AP_CLIENT_ID"), os.environ.get("AP_CLIENT_SECRET")
     uvicorn.run(
-        create_app(args.state, synchronous=args.synchronous),
+        create_app(
+            args.state,
+            synchronous=args.synchronous,
+            scope=args.scope,
+            auth_url=args.auth_url,
+            credentials=(client[0], client[1]) if client[0] and client[1] else None,
+        ),
         host="127.0.0.1",
         port=args.port,
         log_level="warning",

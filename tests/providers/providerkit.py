@@ -2,17 +2,34 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
 
 from openflows.providers.base import Caller, Provider
 from openflows.providers.collections import Collection
+from openflows.store.schema import identities
 
 ALICE = Caller("urn:globus:auth:identity:aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa")
 BOB = Caller("urn:globus:auth:identity:bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb")
 
 MakeCollection = Callable[..., Collection]
+#: `bodies(name, n)`: a valid action body for the built-in provider `name` (conftest's `bodies` fixture)
+Bodies = Callable[[str, int], dict[str, Any]]
+#: the function the compute bodies call (a test registers it as `operator:add`)
+FUNCTION_ID = "5b3e2a4c-0000-4000-8000-00000000c0de"
+
+
+def add_identity(conn: sa.Connection, username: str, caller: Caller, *, now: dt.datetime) -> uuid.UUID:
+    """Store the identity `username` with the id of `caller` (ALICE, BOB), so that a token made for it acts
+    as that caller (and owns what that caller owns)."""
+    identity_id = uuid.UUID(caller.identity.rsplit(":", 1)[1])
+    conn.execute(sa.insert(identities).values(id=identity_id, username=username, created_at=now))
+    return identity_id
 
 
 def write_tree(root: Path, files: dict[str, bytes | str]) -> None:

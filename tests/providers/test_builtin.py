@@ -8,9 +8,9 @@ import uuid
 import sqlalchemy as sa
 
 from engine.enginekit import insert_run
-from openflows.engine.clock import FakeClock
 from openflows.providers.base import Provider
 from openflows.providers.builtin import make_poll_waker, run_id_of
+from openflows.shared.clock import FakeClock
 from openflows.store import kinds
 from openflows.store.db import Database
 from openflows.store.schema import work_items
@@ -30,6 +30,8 @@ def test_every_builtin_is_created(providers: dict[str, Provider]):
         "notification",
         "search_ingest",
         "search_delete",
+        "manage_permission",
+        "weboption",
     }
 
 

@@ -7,22 +7,21 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from fastapi import FastAPI
-from providerkit import MakeCollection, write_tree
+from providerkit import ALICE, FUNCTION_ID, Bodies, add_identity
 
-from openflows.auth.principal import identity_urn
 from openflows.auth.tokens import Authenticator, create_token
-from openflows.engine.clock import FakeClock
 from openflows.providers.base import ProviderRegistry
 from openflows.providers.builtin import create_builtin_providers
 from openflows.providers.config import ProviderSettings
 from openflows.providers.http import create_provider_router
 from openflows.providers.runner import ActionRunner
+from openflows.shared.clock import FakeClock
+from openflows.shared.urns import identity_urn
 from openflows.store.collections import register_function
 from openflows.store.db import Database
 from openflows.store.identities import ensure_identity
@@ -43,10 +42,8 @@ BUILTINS = [
     "notification",
     "search_ingest",
     "search_delete",
+    "manage_permission",
 ]
-FUNCTION_ID = "5b3e2a4c-0000-4000-8000-00000000c0de"
-
-Bodies = Callable[[str, int], dict[str, Any]]
 
 
 class Site:
@@ -71,47 +68,16 @@ def site(db: Database, tmp_path: Path, clock: FakeClock) -> Iterator[Site]:
     tokens = {}
     with db.begin() as conn:
         for who in ("alice", "bob", "carol", "dave"):
-            identity = ensure_identity(conn, who, now=now)
-            token, _ = create_token(conn, identity_id=identity.id, now=now)
-            tokens[who] = (token, identity_urn(identity.id))
+            # alice is ALICE, who owns the collection of the `bodies`
+            identity_id = add_identity(conn, who, ALICE, now=now) if who == "alice" else None
+            identity_id = identity_id or ensure_identity(conn, who, now=now).id
+            token, _ = create_token(conn, identity_id=identity_id, now=now)
+            tokens[who] = (token, identity_urn(identity_id))
         register_function(conn, function_id=uuid.UUID(FUNCTION_ID), target="operator:add", now=now)
     app = FastAPI()
     app.include_router(create_provider_router(registry, Authenticator(db).authenticate))
     with TestClient(app) as client:
         yield Site(client, tokens)
-
-
-@pytest.fixture
-def bodies(make_collection: MakeCollection) -> Bodies:
-    c = make_collection("conformance")
-    write_tree(c.root, {"f.txt": "f", "d/g.txt": "g"})
-    endpoint = str(c.id)
-
-    def body(name: str, n: int) -> dict[str, Any]:
-        return {
-            "hello_world": {"echo_string": f"hi {n}"},
-            "transfer": {
-                "source_endpoint": endpoint,
-                "destination_endpoint": endpoint,
-                "DATA": [{"source_path": "/f.txt", "destination_path": f"/copy-{n}.txt"}],
-            },
-            "delete": {"endpoint": endpoint, "DATA": [{"path": f"/never-{n}"}], "ignore_missing": True},
-            "ls": {"endpoint_id": endpoint, "path": "/", "limit": 100 + n},
-            "mkdir": {"endpoint_id": endpoint, "path": f"/new-{n}"},
-            "stat": {"endpoint_id": endpoint, "path": "/f.txt" if n == 1 else "/d"},
-            "expression_eval": {"expression": "x + 1", "arguments": {"x": n}},
-            "compute": {"endpoint": str(uuid.uuid4()), "function": FUNCTION_ID, "args": [n, 1]},
-            "notification": {
-                "destination": "a@example.org",
-                "subject": "s",
-                "body_template": "hi $n",
-                "body_variables": {"n": n},
-            },
-            "search_ingest": {"search_index": "idx", "subject": f"s{n}", "content": {"n": n}},
-            "search_delete": {"search_index": "idx", "delete_by": "subject", "subject": f"s{n}"},
-        }[name]
-
-    return body
 
 
 @pytest.mark.parametrize("name", BUILTINS)

@@ -1,7 +1,10 @@
 """Every runnable corpus flow that uses the built-in providers runs to SUCCEEDED through the executor (fake
 clock, background work inline) against local collections, and the files on disk are checked afterwards.
 
-Flows that need providers OpenFlows does not emulate (weboption, set_permission) are not listed."""
+The collections belong to the runs' owner (the identity the built-ins act for). The two sharing flows
+(trigger-transfer-share, trigger-transfer-publish) call the retired `transfer/set_permission` URL, which
+the `manage_permission` built-in answers: the rule they make is checked to take effect. The weboption
+flows are not listed: a person chooses their options over HTTP (tests/e2e/test_corpus_serve.py runs them)."""
 
 from __future__ import annotations
 
@@ -13,15 +16,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from providerkit import read_tree, write_tree
+from providerkit import BOB, read_tree, run_action, write_tree
 
 from corpus import CORPUS_DIR
-from engine.enginekit import drive, get_run, insert_run
-from openflows.engine.clock import FakeClock
+from engine.enginekit import OWNER, drive, get_run, insert_run
 from openflows.engine.executor import Executor
-from openflows.providers.base import Provider, ProviderRegistry
-from openflows.providers.collections import Collection, load_collection
+from openflows.providers.base import Caller, Provider, ProviderRegistry
+from openflows.providers.collections import Collection, PermissionDenied, load_collection
 from openflows.settings import Settings
+from openflows.shared.clock import FakeClock
 from openflows.store.collections import add_collection, register_function
 from openflows.store.db import Database
 from openflows.store.schema import search_entries
@@ -40,8 +43,13 @@ class World:
         root = self.tmp / name
         root.mkdir(parents=True, exist_ok=True)
         key = collection_id or uuid.uuid4()
-        self.db.transact(
-            add_collection, collection_id=key, name=name, root=root.resolve(), now=self.clock.now()
+        self.db.transact(  # owned by the runs' owner: the identity the providers act for
+            add_collection,
+            collection_id=key,
+            name=name,
+            root=root.resolve(),
+            now=self.clock.now(),
+            owner=OWNER,
         )
         return load_collection(self.db, key)
 
@@ -283,6 +291,96 @@ def test_two_hop_transfer_of_a_thousand_files(world: World):
     assert len(source) == 1000
     assert read_tree(dmz.root / "staging") == source
     assert read_tree(repo.root / "published") == source
+
+
+def _shared_rules(db: Database, collection: Collection) -> list[tuple[str, str, str]]:
+    return [
+        (rule.principal, rule.shown_path, rule.permissions)
+        for rule in load_collection(db, collection.id).access.rules
+    ]
+
+
+def test_transfer_share(world: World, db: Database, providers: dict[str, Provider]):
+    """trigger-transfer-share: transfer, then grant an identity read access to what arrived. Bob could read
+    nothing of the destination before; afterwards he may list and stat the shared directory, and still
+    nothing else of it."""
+    src, dst = world.collection("src"), world.collection("dst")
+    write_tree(src.root, {"in/x.dat": "x", "in/y/z.dat": "z"})
+    write_tree(dst.root, {"private/own.txt": "mine"})
+    bob_id = BOB.identity.rsplit(":", 1)[1]
+    ls = {"endpoint_id": str(dst.id), "path": "/shared"}
+    with pytest.raises(PermissionDenied):
+        run_action(providers["ls"], ls, BOB)
+    out = world.run(
+        "trigger-transfer-share.json",
+        {
+            "input": {
+                "source": {"id": str(src.id), "path": "/in"},
+                "destination": {"id": str(dst.id), "path": "/shared"},
+                "recursive_tx": True,
+                "principal": {"type": "identity", "id": bob_id},
+            }
+        },
+    )
+    assert read_tree(dst.root / "shared") == read_tree(src.root / "in")
+    created = out["SetPermission"]["details"]
+    assert out["SetPermission"]["status"] == "SUCCEEDED"
+    assert created["code"] == "Created" and created["DATA_TYPE"] == "access_create_result"
+    assert _shared_rules(db, dst) == [(BOB.identity, "/shared/", "r")]
+    assert [rule.id for rule in load_collection(db, dst.id).access.rules] == [uuid.UUID(created["access_id"])]
+    listed = run_action(providers["ls"], ls, BOB)
+    assert sorted(entry["name"] for entry in listed["details"]["DATA"]) == ["x.dat", "y"]
+    for body in ({"endpoint_id": str(dst.id), "path": "/private"}, {"endpoint_id": str(dst.id), "path": "/"}):
+        with pytest.raises(PermissionDenied):
+            run_action(providers["ls"], body, BOB)
+    with pytest.raises(PermissionDenied):  # read-only
+        run_action(providers["mkdir"], {"endpoint_id": str(dst.id), "path": "/shared/mine"}, BOB)
+
+
+def test_transfer_publish(world: World, db: Database, providers: dict[str, Provider]):
+    """trigger-transfer-publish: transfer, grant a group read access, ingest two search entries. A member
+    of the group may then read the published directory; someone outside it may not."""
+    src, dst = world.collection("src"), world.collection("dst")
+    write_tree(src.root, {"results/r1.txt": "r1"})
+    group = uuid.uuid4()
+    out = world.run(
+        "trigger-transfer-publish.json",
+        {
+            "input": {
+                "source": {"id": str(src.id), "path": "/results"},
+                "destination": {"id": str(dst.id), "path": "/published/"},
+                "recursive_tx": True,
+                "principal_type": "group",
+                "principal_identifier": str(group),
+                "search_ingest_document": {
+                    "search_index": "publish-index",
+                    "search_subject": f"globus://{dst.id}/published/",
+                    "search_visible_to": ["public"],
+                    "search_content_metadata": {"title": "results"},
+                    "search_entry_id": "metadata",
+                    "search_restricted_visible_to": [f"urn:globus:groups:id:{group}"],
+                    "search_content_restricted_metadata": {"owner": "lab"},
+                    "search_restricted_entry_id": "restricted",
+                },
+            }
+        },
+    )
+    assert out["SetPermission"]["status"] == "SUCCEEDED", out["SetPermission"]
+    assert _shared_rules(db, dst) == [(f"urn:globus:groups:id:{group}", "/published/", "r")]
+    assert read_tree(dst.root / "published") == {"r1.txt": b"r1"}
+    member = Caller(BOB.identity, groups=(f"urn:globus:groups:id:{group}",))
+    stat = {"endpoint_id": str(dst.id), "path": "/published/r1.txt"}
+    assert run_action(providers["stat"], stat, member)["details"]["size"] == 2
+    with pytest.raises(PermissionDenied):
+        run_action(providers["stat"], stat, BOB)
+    import sqlalchemy as sa
+
+    with db.read() as conn:
+        rows = conn.execute(sa.select(search_entries).order_by(search_entries.c.entry_id)).all()
+    assert [(r.search_index, r.entry_id, r.visible_to) for r in rows] == [
+        ("publish-index", "metadata", ["public"]),
+        ("publish-index", "restricted", [f"urn:globus:groups:id:{group}"]),
+    ]
 
 
 def test_search_ingest_flow(world: World, db: Database):

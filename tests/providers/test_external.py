@@ -6,69 +6,27 @@ restart in the middle of a run, cached introspection, and credentials that never
 from __future__ import annotations
 
 import datetime as dt
-import socket
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
+import sqlalchemy as sa
+from apkit import APProcess
 
 from engine.enginekit import drive, get_run, insert_run
 from openflows.engine.actions import ActionClient, _parse_credentials, credential_for
-from openflows.engine.clock import FakeClock
 from openflows.engine.executor import Executor
 from openflows.providers.base import Provider, ProviderRegistry
 from openflows.settings import Settings
+from openflows.shared.clock import FakeClock
 from openflows.store import kinds
 from openflows.store.db import Database
+from openflows.store.schema import runs
 from openflows.store.work import NewWorkItem, enqueue_work_item
 
-SCRIPT = Path(__file__).with_name("external_ap.py")
 TOKEN = "admin-configured-token"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class APProcess:
-    """external_ap.py in a subprocess; restartable on the same port and state file."""
-
-    def __init__(self, tmp: Path, *, synchronous: bool = False) -> None:
-        self.port = free_port()
-        self.state = tmp / f"ap-{self.port}.json"
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.synchronous = synchronous
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        args = [sys.executable, str(SCRIPT), "--port", str(self.port), "--state", str(self.state)]
-        if self.synchronous:
-            args.append("--synchronous")
-        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.url}/_stats", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.05)
-        raise AssertionError("the external provider did not start")
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(10)
-
-    def stats(self) -> dict[str, Any]:
-        return httpx.get(f"{self.url}/_stats", timeout=5).json()
 
 
 @pytest.fixture(scope="module")
@@ -162,7 +120,7 @@ def test_503_is_retried_with_the_same_request_id(
     run = run_flow(db, executor, clock, flow(ap.url, {"mode": "flaky", "failures": 4}))
     assert run["status"] == "SUCCEEDED", run["details"]
     stats = ap.stats()
-    request_id = f"{run['run_id']}/Call/0"
+    request_id = f"{run['run_id']}/Call/1/0"
     assert stats["run_calls"][request_id] == 5  # 4 refusals, then the action: one request_id throughout
     assert sum(1 for r in stats["by_request"] if r == request_id) == 1
 
@@ -253,3 +211,97 @@ def test_a_synchronous_provider_is_never_polled(
         assert sync.stats()["status_calls"] == 0
     finally:
         sync.stop()
+
+
+# --- what an action request carries: the run's label, monitors and managers (spec §11 "Action Request") ---
+
+MANAGER = "urn:globus:groups:id:22222222-2222-4222-8222-222222222222"
+MONITOR = "urn:globus:auth:identity:33333333-3333-4333-8333-333333333333"
+OWNER = "urn:globus:auth:identity:11111111-1111-4111-8111-111111111111"  # enginekit's run owner
+
+
+def request_of(ap: APProcess, run_id: uuid.UUID) -> dict[str, Any]:
+    """The one action request the provider received for the run."""
+    requests = [r for rid, r in ap.stats()["requests"].items() if rid.startswith(str(run_id))]
+    assert len(requests) == 1, requests
+    return requests[0]
+
+
+def test_requests_carry_the_runs_label_monitors_and_managers(
+    db: Database, executor: Executor, clock: FakeClock, ap: APProcess
+):
+    label = "nightly " + "x" * 100  # runs may have labels of 256 characters, actions of 64
+    run_id = insert_run(
+        db,
+        flow(ap.url, {"mode": "slow", "polls": 1}),
+        {},
+        now=clock.now(),
+        label=label,
+        run_managers=(MANAGER,),
+        run_monitors=(MONITOR,),
+    )
+    drive(executor, clock)
+    run = get_run(db, run_id)
+    assert run["status"] == "SUCCEEDED", run["details"]
+    expected = {"label": label[:64], "monitor_by": [MONITOR], "manage_by": [MANAGER]}
+    request = request_of(ap, run_id)
+    assert {key: request.get(key) for key in expected} == expected
+    # the action's result in the run output is the provider's status, which carries them too
+    result = run["details"]["output"]["out"]
+    assert {key: result.get(key) for key in expected} == expected
+
+
+def test_an_action_run_as_another_identity_lets_the_owner_manage_it(
+    db: Database, executor: Executor, clock: FakeClock, ap: APProcess
+):
+    run_id = insert_run(db, flow(ap.url, {"mode": "ok"}, RunAs="Flow"), {}, now=clock.now(), label=None)
+    drive(executor, clock)
+    assert get_run(db, run_id)["status"] == "SUCCEEDED"
+    request = request_of(ap, run_id)
+    assert "label" not in request  # no run label: none sent (the interface wants 1 to 64 characters)
+    assert request["monitor_by"] == [] and request["manage_by"] == [OWNER]
+
+
+def test_a_replayed_start_sends_the_request_decided_first(
+    db: Database, executor: Executor, clock: FakeClock, tmp_path: Path
+):
+    """The fields are fixed when the action is decided: a start retried after the run's managers changed
+    sends the same request (same request_id, same content)."""
+    later = APProcess(tmp_path)  # not started yet: the first tries fail and are retried later
+    executor.actions._credentials = []
+    run_id = insert_run(
+        db, flow(later.url, {"mode": "ok"}), {}, now=clock.now(), run_managers=(MANAGER,), label="first"
+    )
+    executor.run_until_idle()
+    assert get_run(db, run_id)["status"] == "ACTIVE"
+    with db.begin() as conn:
+        conn.execute(
+            sa.update(runs).where(runs.c.id == run_id).values(run_managers=[MONITOR], label="second")
+        )
+    later.start()
+    try:
+        drive(executor, clock)
+        assert get_run(db, run_id)["status"] == "SUCCEEDED"
+        request = request_of(later, run_id)
+        assert request["manage_by"] == [MANAGER] and request["label"] == "first"
+    finally:
+        later.stop()
+
+
+def test_builtin_actions_carry_them_too(db: Database, executor: Executor, clock: FakeClock):
+    run_id = insert_run(
+        db,
+        flow("https://actions.globus.org/hello_world", {"echo_string": "hi"}),
+        {},
+        now=clock.now(),
+        label="built-in",
+        run_managers=(MANAGER,),
+        run_monitors=(MONITOR,),
+    )
+    drive(executor, clock)
+    run = get_run(db, run_id)
+    assert run["status"] == "SUCCEEDED", run["details"]
+    result = run["details"]["output"]["out"]
+    assert result["details"]["hello"] == "hi"
+    assert (result["label"], result["monitor_by"], result["manage_by"]) == ("built-in", [MONITOR], [MANAGER])
+    assert result["creator_id"] == OWNER

@@ -10,9 +10,7 @@ import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI
 
-from openflows.auth.principal import identity_urn
 from openflows.auth.tokens import Authenticator, create_token
-from openflows.engine.clock import FakeClock
 from openflows.providers.base import (
     ActionConflict,
     ActionNotFound,
@@ -23,6 +21,8 @@ from openflows.providers.base import (
 )
 from openflows.providers.hello_world import HELLO_WORLD_SCOPE, HelloWorldProvider
 from openflows.providers.http import create_provider_router
+from openflows.shared.clock import FakeClock
+from openflows.shared.urns import identity_urn
 from openflows.store.db import Database
 from openflows.store.identities import ensure_identity
 from openflows.store.schema import provider_actions

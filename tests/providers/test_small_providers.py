@@ -13,13 +13,14 @@ from providerkit import ALICE, run_action
 from typer.testing import CliRunner
 
 from openflows.cli.main import app
-from openflows.engine.clock import FakeClock
 from openflows.providers.base import BadActionRequest, Provider
 from openflows.providers.compute import ComputeProvider
 from openflows.providers.config import ProviderSettings
+from openflows.providers.mail import SmtpTarget
 from openflows.providers.notification import NotificationProvider
 from openflows.providers.runner import ActionRunner
 from openflows.providers.search import list_entries
+from openflows.shared.clock import FakeClock
 from openflows.store.collections import register_function
 from openflows.store.db import Database
 
@@ -52,6 +53,43 @@ def test_expression_eval_failures(providers: dict[str, Provider]):
     assert "missing" in failed["details"]["description"]
     with pytest.raises(BadActionRequest):
         providers["expression_eval"].run({"request_id": "r", "body": {"arguments": {}}}, ALICE)
+
+
+def test_expression_eval_requests_share_one_work_budget(
+    providers: dict[str, Provider], monkeypatch: pytest.MonkeyPatch
+):
+    """Thousands of expressions in one request cannot spend thousands of budgets (issue 12)."""
+    import time
+
+    from openflows.providers import expression_eval
+
+    evaluated: list[str] = []
+    evaluating = [0.0]
+    real_evaluate = expression_eval.evaluate_expression
+
+    def counting_evaluate(*args, **kwargs):
+        evaluated.append(args[0])
+        start = time.thread_time()
+        try:
+            return real_evaluate(*args, **kwargs)
+        finally:
+            evaluating[0] += time.thread_time() - start
+
+    monkeypatch.setattr(expression_eval, "evaluate_expression", counting_evaluate)
+    heavy = {
+        "expression": "[x + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 for x in l]",
+        "arguments": {"l": [1] * 3000},
+    }
+    failed = run_action(providers["expression_eval"], {"expressions": [heavy] * 2000})
+    assert failed["status"] == "FAILED" and "shared with the expressions" in failed["details"]["description"]
+    # the budget stops the request after a handful of expressions, not after 2,000 (before: ~22 s of CPU);
+    # the count is the deterministic bound, the CPU spent evaluating (not storing the 12 MB request) the
+    # user-visible one
+    assert 1 <= len(evaluated) < 100, f"{len(evaluated)} of 2,000 heavy expressions were evaluated"
+    assert evaluating[0] < 2.0, f"evaluating took {evaluating[0]:.3f}s of CPU"
+    big = {"expression": "int('f'*262144,16) % int('f'*131072,16)"}
+    failed = run_action(providers["expression_eval"], big)
+    assert failed["status"] == "FAILED" and "larger than 65536 bits" in failed["details"]["description"]
 
 
 # -- compute ---------------------------------------------------------------------------------------
@@ -188,14 +226,13 @@ def test_flow_smtp_credentials_are_ignored_unless_allowed(db: Database, clock: F
     assert default._smtp_target(body) is None
     admin = ProviderSettings(outbox_dir=tmp_path / "o", smtp_host="mail.internal")
     assert (
-        NotificationProvider(db, clock=clock, settings=admin)._smtp_target(body)["hostname"]
-        == "mail.internal"
+        NotificationProvider(db, clock=clock, settings=admin)._smtp_target(body).hostname == "mail.internal"
     )
     allowed = ProviderSettings(
         outbox_dir=tmp_path / "o", smtp_host="mail.internal", smtp_allow_flow_credentials=True
     )
     target = NotificationProvider(db, clock=clock, settings=allowed)._smtp_target(body)
-    assert target == {"hostname": "evil.example", "port": 25, "username": None, "password": None}
+    assert target == SmtpTarget("evil.example", 25, None, None)
 
 
 def test_notification_rejects_header_injection(providers: dict[str, Provider]):
@@ -245,3 +282,32 @@ def test_search_ingest_and_delete(
     ]
     by_subject = run_action(delete, {"search_index": "idx", "delete_by": "subject", "subject": "s1"})
     assert by_subject["details"]["num_entries_deleted"] == 1 and list_entries(db, "idx") == []
+
+
+# -- results that cannot be stored (issue 12) ------------------------------------------------------
+
+
+@pytest.mark.parametrize(("expression", "what"), [("'a\\x00b'", "U+0000"), ("'%c' % 55296", "U+D800")])
+def test_expression_eval_result_that_cannot_be_stored_fails_the_action(
+    providers: dict[str, Provider], expression: str, what: str
+):
+    """Before: a 500 (or a "busy" 503 on PostgreSQL) and nothing stored; now a FAILED action saying why."""
+    failed = run_action(providers["expression_eval"], {"expression": expression, "result_path": "out.v"})
+    assert failed["status"] == "FAILED", failed
+    assert failed["details"]["code"] == "UnstorableResult"
+    assert "$.out.v" in failed["details"]["description"] and what in failed["details"]["description"]
+    again = providers["expression_eval"].status(failed["action_id"], ALICE)  # it was stored
+    assert again["details"] == failed["details"]
+
+
+@pytest.mark.parametrize("code_point", [0, 0xDC80])
+def test_compute_result_that_cannot_be_stored_fails_the_action(
+    providers: dict[str, Provider], db: Database, clock: FakeClock, code_point: int
+):
+    function_id = uuid.uuid4()
+    db.transact(register_function, function_id=function_id, target="builtins:chr", now=clock.now())
+    body = {"endpoint": "e", "function": str(function_id), "args": [code_point]}
+    done = run_action(providers["compute"], body)
+    assert done["status"] == "FAILED", done
+    assert done["details"]["code"] == "UnstorableResult", done["details"]
+    assert providers["compute"].status(done["action_id"], ALICE)["status"] == "FAILED"

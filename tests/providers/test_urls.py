@@ -13,6 +13,9 @@ EXPECTED = {
     "https://transfer.actions.globus.org/ls": "ls",
     "https://transfer.actions.globus.org/mkdir/": "mkdir",
     "https://transfer.actions.globus.org/stat": "stat",
+    "https://transfer.actions.globus.org/manage_permission": "manage_permission",
+    "https://actions.globus.org/transfer/set_permission": "manage_permission",
+    "https://actions.automate.globus.org/transfer/set_permission/": "manage_permission",
     "https://actions.globus.org/transfer/transfer": "transfer",
     "https://actions.globus.org/transfer/delete": "delete",
     "https://actions.globus.org/transfer/ls": "ls",
@@ -37,6 +40,8 @@ EXPECTED = {
     "https://actions.globus.org/hello_world": "hello_world",
     "https://actions.automate.globus.org/hello_world/": "hello_world",
     "HTTPS://Actions.Globus.org:443/hello_world": "hello_world",
+    "https://actions.globus.org/weboption/wait_for_option": "weboption",
+    "https://actions.automate.globus.org/weboption/wait_for_option": "weboption",
 }
 
 
@@ -47,7 +52,7 @@ def test_every_hosted_spelling_resolves(providers: dict[str, Provider]):
         assert resolved is not None and resolved.name == name, url
     for name in providers:
         assert registry.resolve(f"http://127.0.0.1:8765/actions/{name}/").name == name  # type: ignore[union-attr]
-    assert registry.resolve("https://actions.globus.org/weboption/wait_for_option") is None
+    assert registry.resolve("https://actions.globus.org/weboption/wait_for_options") is None
     assert registry.resolve("https://example.org/transfer") is None
 
 

@@ -143,11 +143,13 @@ class Server:
                 self.process.wait(timeout=15)
 
 
-def start_server(bin_path: Path, workdir: Path) -> Server:
-    """Start `openflows serve` on a free port and wait (bounded) until GET /healthz answers 200."""
+def start_server(bin_path: Path, workdir: Path, extra_env: dict[str, str] | None = None) -> Server:
+    """Start `openflows serve` on a free port (with `extra_env` added to its environment) and wait (bounded)
+    until GET /healthz answers 200."""
     workdir.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
     env.pop("OPENFLOWS_EMULATE_GLOBUS_PROVIDERS", None)
+    env.update(extra_env or {})
     env["OPENFLOWS_HOME"] = str(workdir / "home")
     env["OPENFLOWS_DATABASE_URL"] = f"sqlite:///{workdir / 'openflows.db'}"
     last_error = ""

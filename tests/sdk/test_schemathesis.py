@@ -1,5 +1,14 @@
-"""schemathesis against the live server's /openapi.json (issue 3): bounded, derandomized examples per
-operation; no 5xx, and every response's status code, content type and body are documented in the schema.
+"""schemathesis against the live server's /openapi.json (issues 3 and 12): `st run --checks all` (every phase:
+examples, coverage, fuzzing, stateful), bounded and seeded, reports no failure of any kind: no 5xx, every
+status, content type, header and body as documented, schema-violating requests rejected and schema-valid ones
+accepted, 405 with a complete `Allow` for undeclared methods, authentication enforced.
+
+`positive_data_acceptance` is replaced by a wrapper (schemathesis_hooks.py) that lets through only
+rejections no OpenAPI document can state (markers the server did not issue, the flow language, a flow's own
+input schema, rules across list items). The run is bounded by `--max-examples` and a seed (set
+OPENFLOWS_SCHEMATHESIS_SEED to explore other cases), with one worker: CPython 3.11's `ast` module keeps its
+recursion counter per interpreter, and hypothesis parsing lambda sources in two threads at once fails with
+"AST constructor recursion depth mismatch".
 
 Runs on its own server so the generated flows and runs never disturb the other tests' counts. Skipped where
 schemathesis is not installed (the globus-sdk 3.66 virtualenv).
@@ -7,29 +16,28 @@ schemathesis is not installed (the globus-sdk 3.66 virtualenv).
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
+import subprocess
+import sys
 import tempfile
+import time
 import typing as t
 from pathlib import Path
 
 import pytest
 
-schemathesis = pytest.importorskip(
-    "schemathesis", reason="schemathesis is installed only in the project venv"
-)
-
-from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
-from schemathesis.checks import not_a_server_error  # noqa: E402
-from schemathesis.specs.openapi.checks import (  # noqa: E402
-    content_type_conformance,
-    response_schema_conformance,
-    status_code_conformance,
-)
+pytest.importorskip("schemathesis", reason="schemathesis is installed only in the project venv")
 
 from .support import Identity, Server, start_server  # noqa: E402
 
-MAX_EXAMPLES = 25
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
+HERE = Path(__file__).resolve().parent
+#: generated cases per operation and phase
+MAX_EXAMPLES = 10
+SEED = int(os.environ.get("OPENFLOWS_SCHEMATHESIS_SEED", "20261202"))
+#: the whole `st run` (about 30 s of CPU on an idle machine); a hung run fails instead of blocking CI
+ST_TIMEOUT = 240.0  # seconds
 
 
 @pytest.fixture(scope="module")
@@ -46,12 +54,6 @@ def fuzz_server(openflows_executable: Path) -> t.Iterator[Server]:
 @pytest.fixture(scope="module")
 def fuzz_user(fuzz_server: Server) -> Identity:
     return fuzz_server.create_identity("fuzzer@example.org")
-
-
-@pytest.fixture(scope="module")
-def openflows_schema(fuzz_server: Server, fuzz_user: Identity) -> t.Any:
-    loaded = schemathesis.openapi.from_url(f"{fuzz_server.base_url}openapi.json", timeout=30)
-    return loaded
 
 
 def test_openapi_document_lists_every_contract_path(fuzz_server: Server, fuzz_user: Identity) -> None:
@@ -88,91 +90,60 @@ def test_openapi_document_lists_every_contract_path(fuzz_server: Server, fuzz_us
 
 
 def _normalise_path(path: str) -> str:
-    import re
-
     path = re.sub(r"\{(flow_id|id)\}(?=/|$)", "{flow_id}", path) if path.startswith("/flows/") else path
     return re.sub(r"\{(run_id|action_id|id)\}", "{run_id}", path) if path.startswith("/runs/") else path
 
 
-# Operations of the contract (flows-api.md §3, §9), each its own test; `test_every_other_operation` covers the
-# rest of the document (legacy routes, built-in action providers, health).
-CONTRACT_OPERATIONS = [
-    ("POST", "/flows"),
-    ("GET", "/flows"),
-    ("POST", "/flows/validate"),
-    ("GET", "/flows/{flow_id}"),
-    ("PUT", "/flows/{flow_id}"),
-    ("DELETE", "/flows/{flow_id}"),
-    ("POST", "/flows/{flow_id}/run"),
-    ("POST", "/flows/{flow_id}/validate_run"),
-    ("GET", "/flows/{flow_id}/runs"),
-    ("GET", "/runs"),
-    ("GET", "/runs/{run_id}"),
-    ("PUT", "/runs/{run_id}"),
-    ("GET", "/runs/{run_id}/definition"),
-    ("GET", "/runs/{run_id}/log"),
-    ("POST", "/runs/{run_id}/cancel"),
-    ("POST", "/runs/{run_id}/release"),
-    ("POST", "/runs/{run_id}/resume"),
-    ("POST", "/batch/runs"),
-]
+def st_command() -> Path:
+    """The `st` console script installed next to this interpreter."""
+    path = Path(sys.executable).with_name("st")
+    if not path.exists():
+        pytest.skip(f"schemathesis CLI not found at {path}")
+    return path
 
 
-def operations_by_key(loaded: t.Any) -> dict[tuple[str, str], t.Any]:
-    found = {}
-    for result in loaded.get_all_operations():
-        operation = result.ok()
-        found[(operation.method.upper(), operation.path)] = operation
-    return found
-
-
-def fuzz_operation(operation: t.Any, server: Server, user: Identity) -> None:
-    """Bounded, derandomized examples of one operation; every response must pass CHECKS.
-
-    (The pytest integration `schemathesis.pytest.from_fixture` of schemathesis 4.32 fails under pytest 9.2 —
-    it sets `Node._nodeid`, which pytest 9 no longer has — so the strategy is driven with hypothesis here.)
-    """
-
-    @settings(
-        max_examples=MAX_EXAMPLES,
-        derandomize=True,
-        deadline=None,
-        database=None,
-        phases=[Phase.explicit, Phase.generate],
-        suppress_health_check=list(HealthCheck),
+def test_schemathesis_checks_all_find_nothing(
+    fuzz_server: Server, fuzz_user: Identity, tmp_path: Path
+) -> None:
+    argv = [
+        str(st_command()),
+        "--config-file",
+        str(HERE / "schemathesis.toml"),
+        "run",
+        f"{fuzz_server.base_url}openapi.json",
+        "--checks",
+        "all",
+        "--exclude-checks",
+        "positive_data_acceptance",  # run, with its narrow exceptions, by schemathesis_hooks.py
+        "--header",
+        f"Authorization: Bearer {fuzz_user.token}",
+        "--max-examples",
+        str(MAX_EXAMPLES),
+        "--seed",
+        str(SEED),
+        "--workers",
+        "1",
+        "--no-shrink",
+        "--request-timeout",
+        "30",
+    ]
+    env = {
+        **os.environ,
+        "SCHEMATHESIS_HOOKS": "schemathesis_hooks",
+        "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
+        "NO_COLOR": "1",
+        "COLUMNS": "160",
+    }
+    started = time.monotonic()
+    done = subprocess.run(  # in tmp_path: st keeps a cache of replayable cases in its working directory
+        argv, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=ST_TIMEOUT, check=False
     )
-    @given(case=operation.as_strategy())
-    def check(case: t.Any) -> None:
-        case.call_and_validate(
-            base_url=server.base_url.rstrip("/"),
-            headers={"Authorization": f"Bearer {user.token}"},
-            checks=CHECKS,
-            timeout=30,
-        )
-
-    check()
-
-
-@pytest.mark.parametrize(
-    ("method", "path"), CONTRACT_OPERATIONS, ids=[f"{m} {p}" for m, p in CONTRACT_OPERATIONS]
-)
-def test_operation_conforms_to_the_openapi_document(
-    openflows_schema: t.Any, fuzz_server: Server, fuzz_user: Identity, method: str, path: str
-) -> None:
-    operation = operations_by_key(openflows_schema).get((method, path))
-    assert operation is not None, f"{method} {path} is not in /openapi.json"
-    fuzz_operation(operation, fuzz_server, fuzz_user)
-
-
-def test_every_other_operation_conforms(
-    openflows_schema: t.Any, fuzz_server: Server, fuzz_user: Identity
-) -> None:
-    failures = []
-    for key, operation in sorted(operations_by_key(openflows_schema).items()):
-        if key in CONTRACT_OPERATIONS:
-            continue
-        try:
-            fuzz_operation(operation, fuzz_server, fuzz_user)
-        except (Exception, BaseExceptionGroup) as exc:  # collected and reported together below
-            failures.append(f"{key[0]} {key[1]}: {str(exc)[:1500]}")
-    assert not failures, "\n\n".join(failures)
+    elapsed = time.monotonic() - started
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, (
+        f"st run (seed {SEED}) exited {done.returncode} after {elapsed:.0f} s:\n{output[-12000:]}"
+    )
+    selected = re.search(r"Selected: (\d+)/", output)
+    tested = re.search(r"Tested: (\d+)", output)
+    assert selected and tested and tested.group(1) == selected.group(1), output[-4000:]
+    assert int(tested.group(1)) >= 30, f"only {tested.group(1)} operations in /openapi.json"

@@ -274,3 +274,58 @@ def test_json_columns_keep_big_integers_unicode_and_integer_keys(db: Database) -
         )
     with db.read() as conn:
         assert conn.execute(sa.select(tokens.c.scopes)).scalar_one() == [2**100, "é"]
+
+
+@pytest.mark.parametrize(
+    ("username", "scopes"),
+    [("a\ud800b", ["s"]), ("alice", ["\udcff"]), ("a\x00b", ["s"]), ("alice", ["a\x00"])],
+    ids=["surrogate-text", "surrogate-json", "nul-text", "nul-json"],
+)
+def test_values_the_database_refuses_are_invalid_values_not_busy(
+    db: Database, backend: str, username: str, scopes: list[str]
+) -> None:
+    """Issue 12: PostgreSQL's refusal of a NUL (psycopg's own, without SQLSTATE, for text; 22P05 for JSONB)
+    was translated as "database unavailable" (a 503 "retry" to clients, ~9 minutes of retries in the
+    engine). A value that cannot be stored is `InvalidValue`, raised once: no retry can cure it."""
+    attempts = []
+
+    def insert(conn: sa.Connection) -> None:
+        attempts.append(1)
+        identity_id = _add_identity(conn, username)
+        conn.execute(
+            tokens.insert().values(
+                id=uuid.uuid4(), identity_id=identity_id, token_hash="h" * 64, scopes=scopes, created_at=NOW
+            )
+        )
+
+    stored_as_is = backend == "sqlite" and "\x00" in username + scopes[0]  # SQLite keeps NUL
+    if stored_as_is:
+        db.transact(insert)
+        return
+    with pytest.raises(errors.InvalidValue) as caught:
+        db.transact(insert)
+    assert not isinstance(caught.value, errors.Busy | errors.Unavailable)
+    assert len(attempts) == 1  # not retried
+    assert _usernames(db) == []
+
+
+def test_translation_keeps_unavailable_for_lost_connections_only() -> None:
+    """Errors without a SQLSTATE: a connection problem is `Unavailable` (a retry may cure it), a data error
+    `InvalidValue`, anything else a plain `StoreError` (a bug: 500)."""
+    from openflows.store.db import translate_error
+
+    psycopg = pytest.importorskip("psycopg")
+
+    def wrapped(cls: type[sa.exc.DBAPIError], orig: Exception) -> sa.exc.DBAPIError:
+        return cls("SELECT 1", {}, orig)
+
+    nul = wrapped(
+        sa.exc.DataError, psycopg.DataError("PostgreSQL text fields cannot contain NUL (0x00) bytes")
+    )
+    assert type(translate_error(nul)) is errors.InvalidValue
+    lost = wrapped(sa.exc.OperationalError, psycopg.OperationalError("server closed the connection"))
+    assert type(translate_error(lost)) is errors.Unavailable
+    closed = wrapped(sa.exc.InterfaceError, psycopg.InterfaceError("the connection is closed"))
+    assert type(translate_error(closed)) is errors.Unavailable
+    misuse = wrapped(sa.exc.ProgrammingError, psycopg.ProgrammingError("wrong number of parameters"))
+    assert type(translate_error(misuse)) is errors.StoreError

@@ -131,7 +131,7 @@ def sign_in(page: Any, token: str) -> None:
     page.goto("/ui#/flows")
     page.reload()  # a full load: no earlier page's routing still under way
     page.get_by_label("Access token").fill(token)
-    page.get_by_role("button", name="Sign in", exact=True).click()
+    page.get_by_role("button", name="Sign in with token", exact=True).click()
     page.locator("#sign-out").wait_for()
 
 
@@ -143,7 +143,7 @@ def test_start_a_run_from_the_form_and_watch_it_succeed(
     assert page.locator("#local-signin").is_visible()  # loopback + admin token in OPENFLOWS_HOME
     page.screenshot(path=screenshots / "signin.png")
     page.get_by_label("Access token").fill("not-a-token")
-    page.get_by_role("button", name="Sign in", exact=True).click()
+    page.get_by_role("button", name="Sign in with token", exact=True).click()
     page.get_by_text("That token is not valid.").wait_for()
 
     sign_in(page, live_server.alice)
@@ -243,12 +243,17 @@ def test_cancel_a_sleeping_run(
     page.goto(f"/ui#/runs/{run['run_id']}")
     page.locator('svg.graph .node[data-status="running"]').wait_for()
     page.get_by_role("button", name="Cancel run").click()
-    page.locator("h1 .badge", has_text="FAILED").wait_for()
+    page.locator("h1 .badge", has_text="CANCELLED").wait_for()  # the API says FAILED + FlowCanceled
     page.locator("#run-log code", has_text="FlowCanceled").wait_for()
     page.locator('svg.graph .node[data-state="Sleep"][data-status="canceled"]').wait_for()
     assert page.locator("#cancel-run").count() == 0
     assert page.locator("#run-reason").text_content() == ""  # canceled, not failed: no error to show
     assert live_server.call(live_server.alice, "GET", f"/runs/{run['run_id']}")["status"] == "FAILED"
+    page.goto("/ui#/runs")
+    row = page.locator(f'tr[data-run="{run["run_id"]}"]')
+    assert row.locator(".badge").text_content() == "CANCELLED"
+    page.goto(f"/ui#/flows/{flows['sleepy']}")
+    assert page.locator(f'tr[data-run="{run["run_id"]}"] .badge').text_content() == "CANCELLED"
 
     # a failed run says why
     broken = live_server.call(
@@ -269,7 +274,7 @@ def test_cancel_a_sleeping_run(
     page.locator("h1 .badge", has_text="FAILED").wait_for()
     page.locator("#run-reason .notice").wait_for()
     reason = page.locator("#run-reason").text_content()
-    assert reason.startswith("FlowFailed: ") and "Broken" in reason and "(on purpose)" in reason
+    assert reason == "Broken in state Boom: on purpose"  # a text cause: nothing more to show
 
 
 def test_another_identity_cannot_see_a_private_run(
@@ -298,6 +303,33 @@ def test_another_identity_cannot_see_a_private_run(
         page.locator("h1 .badge", has_text="SUCCEEDED").wait_for()
         page.locator('svg.graph .node[data-state="Skip"][data-status="done"]').wait_for()
         page.screenshot(path=screenshots / "run-dark-narrow.png")
+
+
+def test_sign_in_through_the_sign_in_and_consent_pages(
+    page: Any, live_server: LiveServer, screenshots: Path
+) -> None:
+    page.goto("/ui#/runs")
+    page.reload()
+    page.get_by_role("link", name="Sign in", exact=True).click()
+    page.get_by_label("Username").fill("dana")
+    page.get_by_label("Password").fill("not it")
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    page.get_by_text("Wrong username or password.").wait_for()
+    assert page.get_by_label("Username").input_value() == "dana"
+    page.get_by_label("Password").fill(live_server.dana_password)
+    page.screenshot(path=screenshots / "signin-password.png")
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    page.get_by_role("heading", name="Allow OpenFlows dashboard?").wait_for()
+    assert "eec9b274-0c81-4334-bdc2-54e90e689b9a/all" in page.locator("#requested-scopes").text_content()
+    page.screenshot(path=screenshots / "consent.png")
+    page.get_by_role("button", name="Allow").click()
+    page.locator(".identity", has_text="dana").wait_for()
+    page.get_by_role("heading", name="Runs").wait_for()  # back where the person was going
+    assert page.evaluate("location.hash") == "#/runs"
+
+    page.locator("#sign-out").click()
+    page.get_by_role("link", name="Sign in", exact=True).click()
+    page.get_by_label("Password").wait_for()  # signing out of the dashboard signed out of the pages too
 
 
 def test_local_admin_one_click_sign_in(page: Any, live_server: LiveServer) -> None:
@@ -435,7 +467,7 @@ def test_resume_and_delete_are_offered_to_the_owner_only(
         sign_in(page, live_server.alice)
         page.goto(f"/ui#/runs/{run_id}")
         page.locator("h1 .badge", has_text="INACTIVE").wait_for()
-        page.locator('svg.graph .node[data-state="Consent"][data-status="running"]').wait_for()
+        page.locator('svg.graph .node[data-state="Consent"][data-status="waiting"]').wait_for()
         reason = page.locator("#run-reason").text_content()
         assert reason.startswith("ConsentRequired: ") and CONSENT_SCOPE in reason
         assert page.locator("#cancel-run").is_visible()  # not over yet
@@ -615,7 +647,7 @@ def test_transfer_progress_and_redacted_state_data_on_the_run_page(
     box = page.locator(".transfer")
     box.wait_for()
     assert box.locator("h3").text_content() == "Transfer progress (Copy)"
-    assert box.locator("p").text_content() == "3 of 3 files, 600 bytes transferred"
+    assert box.locator("p").text_content() == "3 of 3 files, 600 B transferred"
     assert box.locator("progress").get_attribute("max") == "3"
     assert page.evaluate("document.querySelector('.transfer progress').value") == 3
 
@@ -639,7 +671,9 @@ def test_keyboard_only_sign_in_and_navigation(
     page.get_by_label("Access token").wait_for()
     page.reload()
     page.get_by_label("Access token").wait_for()
-    assert page.evaluate("document.activeElement.id") == "token"  # focus starts in the token field
+    assert page.evaluate("document.activeElement.id") == "openflows-signin"  # focus starts on "Sign in"
+    page.keyboard.press("Tab")  # then the token field
+    assert page.evaluate("document.activeElement.id") == "token"
     page.keyboard.type(live_server.alice)
     page.keyboard.press("Enter")  # submits the form
     page.locator("#sign-out").wait_for()
@@ -719,3 +753,102 @@ def luminance(css_colour: str) -> float:
 
 def contrast(a: float, b: float) -> float:
     return (max(a, b) + 0.05) / (min(a, b) + 0.05)
+
+
+def test_a_failed_transfer_leads_with_the_providers_description(
+    page: Any, live_server: LiveServer, tmp_path: Path
+) -> None:
+    """Issue 18: the banner cut the cause at 500 characters, before Transfer's `fatal_error.description`."""
+    source = tmp_path / "empty-source"
+    source.mkdir()
+    live_server.add_collection(MISSING_COLLECTION, source)
+    missing = {
+        "StartAt": "Copy",
+        "States": {
+            "Copy": {
+                "Type": "Action",
+                "ActionUrl": "https://transfer.actions.globus.org/transfer",
+                "Parameters": {
+                    "source_endpoint": MISSING_COLLECTION,
+                    "destination_endpoint": MISSING_COLLECTION,
+                    "DATA": [{"source_path": "/missing/", "destination_path": "/out/", "recursive": True}],
+                },
+                "End": True,
+            }
+        },
+    }
+    flow = live_server.call(
+        live_server.alice, "POST", "/flows", {"title": "Missing", "definition": missing, "input_schema": {}}
+    )
+    run = live_server.call(live_server.alice, "POST", f"/flows/{flow['id']}/run", {"body": {}})
+    sign_in(page, live_server.alice)
+    page.goto(f"/ui#/runs/{run['run_id']}")
+    page.locator("h1 .badge", has_text="FAILED").wait_for()
+    page.locator("#run-reason .notice").wait_for()
+    assert page.locator("#run-reason .reason").text_content() == (
+        f"ActionFailedException in state Copy: '/missing/' does not exist on collection {MISSING_COLLECTION} "
+        "(FILE_NOT_FOUND)"
+    )
+    whole = page.locator("#run-reason details.cause")
+    assert not whole.locator("pre").is_visible()  # the rest on demand
+    whole.locator("summary").click()
+    assert '"nice_status": "FILE_NOT_FOUND"' in whole.locator("pre").text_content()
+
+
+MISSING_COLLECTION = "6b1f0a5e-0000-4000-8000-00000000a003"
+
+
+def test_provider_retries_show_on_the_run_page_as_they_happen(page: Any, live_server: LiveServer) -> None:
+    unreachable = {
+        "StartAt": "Call",
+        "States": {
+            "Call": {"Type": "Action", "ActionUrl": "http://127.0.0.1:9/nothing-listens", "End": True}
+        },
+    }
+    flow = live_server.call(
+        live_server.alice,
+        "POST",
+        "/flows",
+        {"title": "Unreachable", "definition": unreachable, "input_schema": {}},
+    )
+    run = live_server.call(live_server.alice, "POST", f"/flows/{flow['id']}/run", {"body": {}})
+    sign_in(page, live_server.alice)
+    page.goto(f"/ui#/runs/{run['run_id']}")
+    page.locator("#run-log code", has_text="ActionProviderRetrying").first.wait_for()
+    page.locator("#run-reason .notice", has_text="Retrying: ").wait_for()
+    reason = page.locator("#run-reason").text_content()
+    assert "could not be reached" in reason and "(attempt 2 of 5)" in reason
+    page.get_by_role("button", name="Cancel run").click()  # no need to wait for the 15 s of retries
+    page.locator("h1 .badge", has_text="CANCELLED").wait_for()
+
+
+def test_presentation_rules_match_the_clis(page: Any, live_server: LiveServer) -> None:
+    """present.js follows cli/describe.py: IEC sizes, the provider's description first, CANCELLED."""
+    from openflows.cli.describe import cause_reason, format_size
+
+    sizes = [0, 512, 1023, 1024, 600006, 96000000, 1048575, 2**30]
+    causes: list[Any] = [
+        "plain text",
+        {"details": {"fatal_error": {"code": "FILE_NOT_FOUND", "description": "'/x' does not exist"}}},
+        {"status": "FAILED", "details": {"code": "Oops", "description": "line one\n  line two"}},
+        {"code": "ActionProviderUnreachable", "description": "could not be reached"},
+        {"reason": "disk full"},
+        {"Error": "E", "Cause": "because"},
+    ]
+    page.goto("/ui")
+    result = page.evaluate(
+        """async ([sizes, causes]) => {
+            const p = await import("/ui/static/present.js");
+            return {
+                sizes: sizes.map(p.formatBytes),
+                causes: causes.map(p.causeReason),
+                cancelled: p.displayStatus({ status: "FAILED", details: { code: "FlowCanceled" } }),
+                failed: p.displayStatus({ status: "FAILED", details: { code: "FlowFailed" } }),
+            };
+        }""",
+        [sizes, causes],
+    )
+    assert result["sizes"] == [format_size(n) for n in sizes]
+    assert result["sizes"][4:6] == ["585.9 KiB", "91.6 MiB"]
+    assert result["causes"] == [cause_reason(c) for c in causes]
+    assert (result["cancelled"], result["failed"]) == ("CANCELLED", "FAILED")

@@ -224,6 +224,7 @@ def test_permissions_come_from_the_role_rules(app: FastAPI, db: Database) -> Non
             "roles": ["run_owner", "run_manager", "flow_run_manager", "run_monitor", "flow_run_monitor"],
             "cancel": True,
             "resume": True,
+            "redrive": True,
             "update": True,
             "release": True,
         }
@@ -259,6 +260,11 @@ def test_the_event_stream_sends_the_log_and_ends_with_the_run(client: TestClient
     assert codes[0] == "FlowStarted"
     assert codes[-1] == "FlowCanceled"
     assert events[-1] == "event: end\ndata: {}"
+    # the run document comes too, after the log entries that led to it: the page needs nothing else
+    runs = [json.loads(block.split("data: ", 1)[1]) for block in events if block.startswith("event: run")]
+    assert runs and runs[-1]["run_id"] == run_id and runs[-1]["status"] == "FAILED"
+    assert runs[-1]["details"]["code"] == "FlowCanceled"
+    assert events[-2].startswith("event: run") and "FlowCanceled" in events[-3]
     ids = [int(line[4:]) for block in events for line in block.splitlines() if line.startswith("id: ")]
     assert ids == sorted(ids) and len(ids) == len(entries)
     # reconnecting with Last-Event-ID resumes after that entry

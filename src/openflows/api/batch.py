@@ -14,8 +14,8 @@ from typing import Any
 import sqlalchemy as sa
 from fastapi import APIRouter
 
-from ..auth import roles
 from ..auth import scopes as flows_scopes
+from ..shared import roles
 from ..store import runs as store
 from .bodies import BatchRuns
 from .deps import PrincipalDep, ServiceDep, require_scope
@@ -23,6 +23,7 @@ from .documents import run_document
 from .routing import DocumentRoute
 from .runs import load_run
 from .schemas import COMMON_ERRORS, BatchResult, error_responses
+from .security import globus_auth
 
 router = APIRouter(tags=["runs"], route_class=DocumentRoute)
 
@@ -38,6 +39,7 @@ def _lists(change: Any) -> dict[str, list[str]]:
 
 @router.post(
     "/batch/runs",
+    openapi_extra=globus_auth(flows_scopes.RUN_MANAGE),
     status_code=202,
     response_model=None,
     responses={

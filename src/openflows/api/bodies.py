@@ -6,7 +6,13 @@ for `None` arguments); unknown extra keys (`additional_fields=`) are ignored. Pr
 
 Principal lists follow the hosted service: `urn:globus:auth:identity:<uuid>` or `urn:globus:groups:id:<uuid>`,
 plus `"public"` for viewers and `"all_authenticated_users"` for starters; at most 16 unique items (duplicates
-are dropped, order kept). Errors use the hosted wording ("Unrecognized principal string: ...").
+are dropped, order kept; no JSON schema can state that cap, so the document names it in the description).
+Errors use the hosted wording ("Unrecognized principal string: ...").
+
+The JSON schemas of these models (in `/openapi.json`) state what the checks enforce: patterns are matched
+whole (`fullmatch`, as an anchored ECMA-262 pattern is), every optional field is nullable (null = absent), and
+the characters tags treat as blanks are spelt out rather than left to a regular expression's whitespace class,
+which Python, ECMA-262 and the Rust engines read differently.
 """
 
 from __future__ import annotations
@@ -15,18 +21,20 @@ import re
 import uuid
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
 from pydantic_core import PydanticCustomError
 
-from ..auth import roles
+from ..shared import roles
 
 PRINCIPAL_PATTERN = (
     r"^urn:globus:(auth:identity|groups:id):[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
     r"[0-9a-fA-F]{12}$"
 )
 IDENTITY_PATTERN = PRINCIPAL_PATTERN.replace("(auth:identity|groups:id)", "auth:identity")
+UUID_PATTERN = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 _PRINCIPAL_RE = re.compile(PRINCIPAL_PATTERN)
 _IDENTITY_RE = re.compile(IDENTITY_PATTERN)
+_UUID_RE = re.compile(UUID_PATTERN)
 
 #: at most this many unique principals per role list
 MAX_ROLE_PRINCIPALS = 16
@@ -39,6 +47,12 @@ MAX_TAGS = 64
 MAX_TAG_CHARS = 128
 #: run ids per batch request
 MAX_BATCH_RUNS = 100
+#: the characters a tag treats as blanks: Python's `str.isspace()` ones and U+FEFF (which ECMA-262's
+#: whitespace class includes); runs of them collapse to one space and they are trimmed
+TAG_BLANKS = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007"
+    "\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+)
 
 RUN_NOTIFICATION_STATUSES = ("INACTIVE", "SUCCEEDED", "FAILED")
 
@@ -47,7 +61,7 @@ def _principal_checker(role_label: str, special: str | None) -> Any:
     allowed = "[<AuthGroupUrn>, <AuthIdentityUrn>" + (f', "{special}"' if special else "") + "]"
 
     def check(value: str) -> str:
-        if (special is not None and value == special) or _PRINCIPAL_RE.match(value):
+        if (special is not None and value == special) or _PRINCIPAL_RE.fullmatch(value):
             return value
         raise PydanticCustomError(
             "value_error",
@@ -79,7 +93,10 @@ def _role_list(role_label: str, special: str | None = None) -> Any:
     return Annotated[
         list[item],  # type: ignore[valid-type]
         AfterValidator(_unique_capped),
-        Field(description=f"Principal URNs ({role_label}); at most {MAX_ROLE_PRINCIPALS} unique items"),
+        Field(
+            description=f"Principal URNs ({role_label}); at most {MAX_ROLE_PRINCIPALS} unique items "
+            "(duplicates are dropped)"
+        ),
     ]
 
 
@@ -91,7 +108,7 @@ RunMonitorList = _role_list("RunMonitor")
 
 
 def _check_identity(value: str) -> str:
-    if _IDENTITY_RE.match(value):
+    if _IDENTITY_RE.fullmatch(value):
         return value
     raise PydanticCustomError(
         "value_error",
@@ -119,53 +136,117 @@ def _check_subscription(value: str) -> str:
 
 
 def _check_uuid(value: str) -> str:
-    try:
-        return str(uuid.UUID(value))
-    except ValueError:
-        raise PydanticCustomError("uuid_parsing", "Input should be a valid UUID") from None
+    """A UUID as 8-4-4-4-12 hex digits (the documented `format: uuid`), returned lowercase."""
+    if _UUID_RE.fullmatch(value) is None:
+        raise PydanticCustomError("uuid_parsing", "Input should be a valid UUID")
+    return str(uuid.UUID(value))
 
 
-_WHITESPACE = re.compile(r"\s+")
+_BLANK_RUN = re.compile(f"[{TAG_BLANKS}]+")
 
 
 def normalize_tag(tag: str) -> str:
-    """Trim and collapse inner whitespace (hosted behaviour)."""
-    return _WHITESPACE.sub(" ", tag).strip()
+    """Trim and collapse inner blanks (hosted behaviour)."""
+    return _BLANK_RUN.sub(" ", tag).strip(TAG_BLANKS)
 
 
 def _check_tags(values: list[str]) -> list[str]:
-    tags = [normalize_tag(v) for v in values]
-    for index, tag in enumerate(tags):
-        if not tag:
-            raise PydanticCustomError("value_error", "Tag {index} is empty", {"index": index})
-        if len(tag) > MAX_TAG_CHARS:
+    """Each tag as sent holds 1-128 characters, not all blanks; at most 64 tags as sent. Then tags are
+    normalised and duplicates dropped."""
+    if len(values) > MAX_TAGS:
+        raise PydanticCustomError("too_long", "At most {max} tags are allowed", {"max": MAX_TAGS})
+    for index, value in enumerate(values):
+        if len(value) > MAX_TAG_CHARS:
             raise PydanticCustomError(
                 "too_long",
                 "Tag {index} is longer than {max} characters",
                 {"index": index, "max": MAX_TAG_CHARS},
             )
-    tags = list(dict.fromkeys(tags))
-    if len(tags) > MAX_TAGS:
-        raise PydanticCustomError("too_long", "At most {max} tags are allowed", {"max": MAX_TAGS})
-    return tags
+    tags = [normalize_tag(v) for v in values]
+    for index, tag in enumerate(tags):
+        if not tag:
+            raise PydanticCustomError("value_error", "Tag {index} is empty", {"index": index})
+    return list(dict.fromkeys(tags))
+
+
+#: the JSON schema of one tag as sent: not only blanks (`pattern` is searched, not anchored)
+_TAG_SCHEMA = {"type": "string", "minLength": 1, "maxLength": MAX_TAG_CHARS, "pattern": f"[^{TAG_BLANKS}]"}
 
 
 Keywords = Annotated[
     list[Annotated[str, Field(max_length=MAX_KEYWORDS_CHARS)]], AfterValidator(_check_keywords)
 ]
-SubscriptionId = Annotated[str, AfterValidator(_check_subscription)]
-PolicyId = Annotated[str, AfterValidator(_check_uuid)]
-Tags = Annotated[list[str], AfterValidator(_check_tags)]
+SubscriptionId = Annotated[
+    str,
+    AfterValidator(_check_subscription),
+    WithJsonSchema({"anyOf": [{"type": "string", "const": "DEFAULT"}, {"type": "string", "format": "uuid"}]}),
+]
+#: a UUID as 8-4-4-4-12 hex digits (any letter case), stored lowercase
+UuidText = Annotated[str, AfterValidator(_check_uuid), WithJsonSchema({"type": "string", "format": "uuid"})]
+PolicyId = UuidText
+Tags = Annotated[
+    list[str],
+    AfterValidator(_check_tags),
+    WithJsonSchema(
+        {
+            "type": "array",
+            "items": _TAG_SCHEMA,
+            "maxItems": MAX_TAGS,
+            "description": "Blanks are trimmed and collapsed, duplicates dropped",
+        }
+    ),
+]
+FlowOwner = Annotated[
+    str, AfterValidator(_check_identity), WithJsonSchema({"type": "string", "pattern": IDENTITY_PATTERN})
+]
 Label = Annotated[str, Field(min_length=1, max_length=MAX_LABEL_CHARS)]
+#: a definition as the document shows it: the server checks the flow language itself (422 with locations)
+Definition = Annotated[
+    dict[str, Any],
+    Field(
+        description="A flow definition (docs/language.md)",
+        examples=[{"StartAt": "Hello", "States": {"Hello": {"Type": "Pass", "End": True}}}],
+    ),
+]
+InputSchema = Annotated[dict[str, Any], Field(description="A JSON Schema for run input", examples=[{}])]
 Title = Annotated[str, Field(min_length=1, max_length=128)]
 Subtitle = Annotated[str, Field(max_length=128)]
 Description = Annotated[str, Field(max_length=4096)]
 
 
+def _nullable_optionals(schema: dict[str, Any]) -> None:
+    """Document that an optional property may be null (`RequestBody` drops nulls before validation)."""
+    required = set(schema.get("required", ()))
+    for name, prop in schema.get("properties", {}).items():
+        if name in required or _allows_null(prop):
+            continue
+        schema["properties"][name] = {
+            "anyOf": [_without_annotations(prop), {"type": "null"}],
+            **_annotations(prop),
+        }
+
+
+_ANNOTATIONS = ("title", "description", "default", "examples", "deprecated")
+
+
+def _annotations(prop: dict[str, Any]) -> dict[str, Any]:
+    return {key: prop[key] for key in _ANNOTATIONS if key in prop}
+
+
+def _without_annotations(prop: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in prop.items() if key not in _ANNOTATIONS}
+
+
+def _allows_null(prop: dict[str, Any]) -> bool:
+    return prop.get("type") == "null" or any(
+        branch.get("type") == "null" for branch in prop.get("anyOf", ()) if isinstance(branch, dict)
+    )
+
+
 class RequestBody(BaseModel):
     """Base of every body: extra keys ignored, explicit nulls dropped (= absent)."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", json_schema_extra=_nullable_optionals)
 
     @model_validator(mode="before")
     @classmethod
@@ -181,8 +262,8 @@ class RequestBody(BaseModel):
 
 class FlowCreate(RequestBody):
     title: Title
-    definition: dict[str, Any]
-    input_schema: dict[str, Any] = Field(default_factory=dict)
+    definition: Definition
+    input_schema: InputSchema = Field(default_factory=dict)
     subtitle: Subtitle = ""
     description: Description = ""
     flow_viewers: ViewerList = Field(default_factory=list)
@@ -197,11 +278,11 @@ class FlowCreate(RequestBody):
 
 class FlowUpdate(RequestBody):
     title: Title | None = None
-    definition: dict[str, Any] | None = None
-    input_schema: dict[str, Any] | None = None
+    definition: Definition | None = None
+    input_schema: InputSchema | None = None
     subtitle: Subtitle | None = None
     description: Description | None = None
-    flow_owner: Annotated[str, AfterValidator(_check_identity)] | None = None
+    flow_owner: FlowOwner | None = None
     flow_viewers: ViewerList | None = None
     flow_starters: StarterList | None = None
     flow_administrators: AdministratorList | None = None
@@ -213,8 +294,8 @@ class FlowUpdate(RequestBody):
 
 
 class FlowValidate(RequestBody):
-    definition: dict[str, Any]
-    input_schema: dict[str, Any] | None = None
+    definition: Definition
+    input_schema: InputSchema | None = None
 
 
 class NotificationPolicy(RequestBody):
@@ -222,7 +303,10 @@ class NotificationPolicy(RequestBody):
 
 
 class RunStart(RequestBody):
-    body: dict[str, Any]
+    body: Annotated[
+        dict[str, Any],
+        Field(description="Run input (checked against the flow's input schema)", examples=[{}]),
+    ]
     label: Label | None = None
     tags: Tags | None = None
     run_managers: RunManagerList | None = None
@@ -235,6 +319,14 @@ class RunUpdate(RequestBody):
     tags: Tags | None = None
     run_managers: RunManagerList | None = None
     run_monitors: RunMonitorList | None = None
+    activity_notification_policy: NotificationPolicy | None = None
+
+    def given(self) -> dict[str, Any]:
+        changes = super().given()
+        policy = changes.get("activity_notification_policy")
+        if isinstance(policy, NotificationPolicy):
+            changes["activity_notification_policy"] = {"status": list(dict.fromkeys(policy.status))}
+        return changes
 
 
 class BatchFilters(RequestBody):

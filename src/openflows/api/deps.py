@@ -1,6 +1,9 @@
 """FastAPI dependencies, as `Annotated` aliases: the service context (`ServiceDep`) and the caller
 (`PrincipalDep`), plus `require_scope` for token scope checks.
 
+The bearer token is read from the `Authorization` header here rather than through FastAPI's `HTTPBearer`, so
+that `/openapi.json` states each operation's Globus Auth scopes (api/security.py) and nothing weaker.
+
 Handlers are plain (sync) functions that FastAPI runs in its thread pool: read the caller, check roles, call a
 store operation inside a transaction, return a document.
 """
@@ -14,7 +17,7 @@ from typing import Annotated, Any, Protocol, TypeVar
 
 import sqlalchemy as sa
 from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security.utils import get_authorization_scheme_param
 from starlette.concurrency import run_in_threadpool
 
 from ..auth.principal import Principal
@@ -47,6 +50,10 @@ class Service:
     clock: Clock
     #: called after a commit that enqueued work due now (the executor's `wake`), or None
     waker: Callable[[], Any] | None = None
+    #: runs' delegated tokens (`engine.delegation.Delegations`); None: runs act as their owner by convention
+    delegations: Any = None
+    #: the scopes of Action states (`engine.provider_scopes.ProviderScopes`)
+    provider_scopes: Any = None
 
     def now(self) -> dt.datetime:
         return self.clock.now()
@@ -82,24 +89,27 @@ async def get_service(request: Request) -> Service:
 
 ServiceDep = Annotated[Service, Depends(get_service)]
 
-_bearer = HTTPBearer(auto_error=False, description="A token from `openflows tokens create`")
+
+def bearer_token(request: Request) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header (scheme in any letter case), else None."""
+    scheme, token = get_authorization_scheme_param(request.headers.get("authorization"))
+    if scheme.lower() != "bearer" or not token:
+        return None
+    return token
 
 
-async def get_principal(
-    service: ServiceDep,
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Principal:
+async def get_principal(service: ServiceDep, request: Request) -> Principal:
     """The authenticated caller; 401 AUTHENTICATION_ERROR for a missing, unknown, revoked or expired token.
 
     A recently seen token is answered from the authenticator's cache on the event loop; otherwise the
     database is asked in a worker thread."""
-    if credentials is None:
+    token = bearer_token(request)
+    if token is None:
         raise AuthenticationError()
     cached = getattr(service.authenticator, "cached", None)
-    principal = cached(credentials.credentials) if cached is not None else None
+    principal = cached(token) if cached is not None else None
     if principal is None:
-        principal = await run_in_threadpool(service.authenticator.authenticate, credentials.credentials)
+        principal = await run_in_threadpool(service.authenticator.authenticate, token)
     if principal is None:
         raise AuthenticationError()
     request.state.principal = principal

@@ -11,10 +11,10 @@ import datetime as dt
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ..auth import roles
 from ..auth.scopes import flow_scope
 from ..language.model import isoformat
 from ..language.redact import redact, redact_definition
+from ..shared import roles
 from ..store.runs import flow_view
 
 _FLOW_ROLE_LISTS = ("flow_viewers", "flow_starters", "flow_administrators", "run_managers", "run_monitors")
@@ -124,7 +124,7 @@ def run_document(
         "label": run["label"] or "",
         "tags": list(run["tags"] or []),
         "activity_notification_policy": run["activity_notification_policy"] or {"status": ["INACTIVE"]},
-        "blocking_web_input_id": None,
+        "blocking_web_input_id": blocking_web_input_id(run),
     }
     if run["completion_time"] is not None:
         doc["completion_time"] = _time(run["completion_time"])
@@ -142,6 +142,14 @@ def run_document(
             "globus_auth_scope": flow_scope(run["flow_id"]),
         }
     return doc
+
+
+def blocking_web_input_id(run: Mapping[str, Any]) -> str | None:
+    """The web input an unfinished run waits for in an AwaitWebInput state (from its cursor), else None."""
+    if run["status"] not in ("ACTIVE", "INACTIVE"):
+        return None
+    wait = (run.get("cursor") or {}).get("web_input")
+    return str(wait["id"]) if isinstance(wait, Mapping) and wait.get("id") else None
 
 
 def log_entry_document(row: Mapping[str, Any]) -> dict[str, Any]:

@@ -19,7 +19,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from ..language.storable import RULE
 from ..store import errors as store_errors
+from .routing import allowed_methods
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +52,8 @@ class APIError(Exception):
             self.status_code = status_code
         #: top-level keys added next to `error` (e.g. GARE `authorization_parameters`)
         self.extra = extra or {}
+        #: keys added inside `error` (e.g. the Timers API's `title`, which globus-sdk's TimersAPIError reads)
+        self.error_fields: dict[str, Any] = {}
 
 
 class BadRequest(APIError):
@@ -86,6 +90,30 @@ class MissingScope(APIError):
         self.scope = scope
 
 
+class ConsentRequired(APIError):
+    """The token's consent does not cover what the flow does on the user's behalf (its scope's dependent
+    scopes). The body is a Flows error document (`error.code` MISSING_SCOPE, which gladier reacts to) with a
+    GARE at its root (`code: ConsentRequired` and `authorization_parameters`, which globus-sdk's `to_gare`
+    and the globus CLI read: "globus session consent '<scope>'"), and the same scopes as a root
+    `required_scopes` (the older Transfer shape, which `GlobusAPIError.info.consent_required` reads)."""
+
+    status_code = 403
+    code = "MISSING_SCOPE"
+
+    def __init__(self, required_scopes: Sequence[str], message: str) -> None:
+        super().__init__(
+            f"This action requires consent to the following scopes: {' '.join(required_scopes)}",
+            extra={
+                "code": "ConsentRequired",
+                "required_scopes": list(required_scopes),
+                "authorization_parameters": {
+                    "required_scopes": list(required_scopes),
+                    "session_message": message,
+                },
+            },
+        )
+
+
 class NotFound(APIError):
     status_code = 404
     code = "NOT_FOUND"
@@ -99,6 +127,13 @@ class MethodNotAllowed(APIError):
 class StateConflict(APIError):
     status_code = 409
     code = "STATE_CONFLICT"
+
+
+class RequestTimeout(APIError):
+    """The client did not send the whole request in time (the connection is then closed)."""
+
+    status_code = 408
+    code = "REQUEST_TIMEOUT"
 
 
 class PayloadTooLarge(APIError):
@@ -190,17 +225,21 @@ def error_document(
     *,
     message: str | None = None,
     extra: dict[str, Any] | None = None,
+    error_fields: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     error: dict[str, Any] = {"code": code, "detail": detail}
     if message is not None:
         error["message"] = message
+    error.update(error_fields or {})
     return {**(extra or {}), "error": error, "debug_id": str(uuid.uuid4())}
 
 
 def error_response(exc: APIError) -> JSONResponse:
     headers = {"WWW-Authenticate": 'Bearer realm="openflows"'} if exc.status_code == 401 else None
     return JSONResponse(
-        error_document(exc.code, exc.detail, message=exc.message, extra=exc.extra),
+        error_document(
+            exc.code, exc.detail, message=exc.message, extra=exc.extra, error_fields=exc.error_fields
+        ),
         status_code=exc.status_code,
         headers=headers,
     )
@@ -213,6 +252,7 @@ _HTTP_CODES = {
     404: "NOT_FOUND",
     405: "METHOD_NOT_ALLOWED",
     406: "NOT_ACCEPTABLE",
+    408: "REQUEST_TIMEOUT",
     409: "STATE_CONFLICT",
     413: "PAYLOAD_TOO_LARGE",
     415: "UNSUPPORTED_MEDIA_TYPE",
@@ -258,6 +298,11 @@ async def _on_http_exception(request: Request, exc: Exception) -> JSONResponse:
     response = error_response(APIError(detail, code=code, status_code=status))
     if exc.headers:
         response.headers.update(exc.headers)
+    if status == 405:
+        # every method of the path, not only those of the route Starlette matched first (RFC 9110 §15.5.6)
+        methods = allowed_methods(request.scope)
+        if methods:
+            response.headers["Allow"] = ", ".join(methods)
     return response
 
 
@@ -266,6 +311,10 @@ async def _on_store_error(request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, store_errors.Busy | store_errors.Unavailable | store_errors.ConcurrentUpdate):
         log.warning("store error on %s %s: %s", request.method, request.url.path, exc)
         return error_response(ServiceUnavailable("The service is busy; retry the request"))
+    if isinstance(exc, store_errors.InvalidValue):
+        # `api/text.py` refuses such values with the field named; this is the backstop for anything it missed
+        log.warning("value refused by the database on %s %s: %s", request.method, request.url.path, exc)
+        return error_response(BadRequest(f"The request holds a value the database cannot store. {RULE}"))
     if isinstance(exc, store_errors.NotFound):
         return error_response(NotFound(exc.message))
     if isinstance(exc, store_errors.Conflict):

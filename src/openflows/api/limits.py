@@ -1,9 +1,11 @@
-"""Request body caps, enforced before any handler parses JSON (DESIGN invariant 5).
+"""Request body caps and the storable-text rule, enforced before any handler parses JSON (DESIGN invariant 5).
 
 `RequestLimits` is a pure ASGI middleware: it rejects a declared `Content-Length` above the cap at once, reads
 chunked bodies only up to the cap (413 beyond it), and refuses JSON nested deeper than `max_depth` (a
-`json.loads` of deeply nested input would otherwise hit Python's recursion limit). The body it read is
-replayed to the application unchanged.
+`json.loads` of deeply nested input would otherwise hit Python's recursion limit). It also refuses a path,
+query string, JSON body or form body holding a NUL character or an unpaired surrogate, naming the field
+(`api/text.py`), so that no such string reaches a handler or the database. The body it read is replayed to the
+application unchanged.
 """
 
 from __future__ import annotations
@@ -12,6 +14,9 @@ import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from starlette.responses import Response
+
+from . import text
 from .errors import APIError, BadRequest, PayloadTooLarge, error_response
 
 Scope = MutableMapping[str, Any]
@@ -95,11 +100,11 @@ class RequestLimits:
             more = message.get("more_body", False)
         raw = b"".join(chunks)
         content_type = headers.get(b"content-type")
-        if raw.strip() and _is_json(content_type.decode("latin-1") if content_type else None):
-            problem = self._check_json(raw)
-            if problem is not None:
-                await self._reject(scope, receive, send, problem)
-                return
+        refused = self._check(scope, raw, content_type.decode("latin-1") if content_type else None)
+        if refused is not None:
+            refused.headers["Connection"] = "close"
+            await refused(scope, receive, send)
+            return
 
         sent = False
 
@@ -130,18 +135,41 @@ class RequestLimits:
     def _too_large(self) -> PayloadTooLarge:
         return PayloadTooLarge(f"Request body is larger than the limit of {self.max_bytes} bytes")
 
-    def _check_json(self, raw: bytes) -> APIError | None:
-        """Only nesting is checked here; malformed JSON is left to the route (a 422 with the position)."""
+    def _check(self, scope: Scope, raw: bytes, content_type: str | None) -> Response | None:
+        """The refusal of a request by its path, query string and body, or None to let it through."""
+        path = scope.get("path", "")
+        bad = text.path_problem(path)
+        if bad is not None:
+            return text.refusal(path, "path", bad)
+        bad = text.query_problem(scope.get("query_string", b""))
+        if bad is not None:
+            return text.refusal(path, "query", bad)
+        if not raw.strip():
+            return None
+        if _is_json(content_type):
+            return self._check_json(raw, path)
+        if _is_form(content_type):
+            bad = text.form_problem(raw)
+            return text.refusal(path, "body", bad) if bad is not None else None
+        return None
+
+    def _check_json(self, raw: bytes, path: str) -> Response | None:
+        """Nesting, NaN/Infinity and unstorable text; malformed JSON is left to the route (a 422 with the
+        position)."""
         try:
             value = json.loads(raw, parse_constant=_refuse_constant)
         except RecursionError:
-            return BadRequest(f"JSON body nests deeper than {self.max_depth} levels")
+            return error_response(BadRequest(f"JSON body nests deeper than {self.max_depth} levels"))
         except _NotJSONNumber as exc:
-            return BadRequest(f"{exc} is not a JSON number (JSON has no NaN or Infinity)")
+            return error_response(BadRequest(f"{exc} is not a JSON number (JSON has no NaN or Infinity)"))
         except ValueError:
             return None
         if json_depth_exceeds(value, self.max_depth):
-            return BadRequest(f"JSON body nests deeper than {self.max_depth} levels")
+            return error_response(BadRequest(f"JSON body nests deeper than {self.max_depth} levels"))
+        if text.may_hold_unstorable(raw):
+            bad = text.json_problem(value)
+            if bad is not None:
+                return text.refusal(path, "body", bad)
         return None
 
     @staticmethod
@@ -149,6 +177,12 @@ class RequestLimits:
         response = error_response(exc)
         response.headers["Connection"] = "close"
         await response(scope, receive, send)
+
+
+def _is_form(content_type: str | None) -> bool:
+    if not content_type:
+        return False
+    return content_type.split(";", 1)[0].strip().lower() == "application/x-www-form-urlencoded"
 
 
 class _NotJSONNumber(ValueError):

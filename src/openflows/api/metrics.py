@@ -1,4 +1,4 @@
-"""`GET /metrics`: Prometheus metrics of this process (text exposition format, see `engine.metrics`).
+"""`GET /metrics`: Prometheus metrics of this process (text exposition format, see `shared.metrics`).
 
 The executor's counters are included when this process runs one (`openflows serve`); the gauges read from
 the database (due work and its lag, runs by status, this process's connection pool) are there in every
@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from ..engine.clock import Clock, SystemClock
-from ..engine.metrics import CONTENT_TYPE, Metrics, database_gauges, render
+from ..shared.clock import Clock, SystemClock
+from ..shared.metrics import CONTENT_TYPE, Metrics, render
 from ..store.db import Database
+from ..store.gauges import database_gauges
 
 
 def create_metrics_router(db: Database, metrics: Metrics | None, *, clock: Clock | None = None) -> APIRouter:

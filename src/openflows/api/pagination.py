@@ -13,13 +13,27 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from typing import Any
 
+from ..language.storable import find_unstorable
 from .errors import BadRequest
 
 MARKER_VERSION = 1
 #: a marker longer than this is rejected without decoding
 MAX_MARKER_CHARS = 8192
+#: the characters of a marker (unpadded base64url); the empty string means "no marker"
+MARKER_PATTERN = "^[A-Za-z0-9_-]*$"
+_MARKER_RE = re.compile(MARKER_PATTERN)
+#: what /openapi.json states about `marker` and `pagination_token` (checked by `decode_marker`, which answers
+#: 400 for anything it did not issue)
+MARKER_CONSTRAINTS: dict[str, Any] = {
+    "json_schema_extra": {"pattern": MARKER_PATTERN, "maxLength": MAX_MARKER_CHARS}
+}
+MARKER_DOC = (
+    "The `marker` of the previous page, opaque; the query it holds is used and the other arguments are "
+    "ignored. A marker the server did not issue is a 400"
+)
 
 
 def encode_marker(kind: str, query: dict[str, Any], after: list[Any]) -> str:
@@ -32,6 +46,8 @@ def decode_marker(kind: str, marker: str) -> tuple[dict[str, Any], list[Any]]:
     """(query, after) from a marker made by `encode_marker(kind, ...)`; a 400 for anything else."""
     if len(marker) > MAX_MARKER_CHARS:
         raise BadRequest("Invalid pagination marker: too long")
+    if _MARKER_RE.fullmatch(marker) is None:
+        raise BadRequest("Invalid pagination marker")
     try:
         raw = base64.urlsafe_b64decode(marker + "=" * (-len(marker) % 4))
         payload = json.loads(raw)
@@ -43,6 +59,7 @@ def decode_marker(kind: str, marker: str) -> tuple[dict[str, Any], list[Any]]:
         or payload.get("k") != kind
         or not isinstance(payload.get("q"), dict)
         or not isinstance(payload.get("a"), list)
+        or find_unstorable(payload) is not None  # a forged marker smuggling a NUL into a filter
     ):
         raise BadRequest("Invalid pagination marker")
     return payload["q"], payload["a"]

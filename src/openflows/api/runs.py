@@ -3,6 +3,12 @@ the run definition and the run log, plus the legacy flow-scoped paths.
 
 Each handler: check the token scope -> load the run (or flow) and check the caller's role -> call a store
 operation in one transaction -> wake the executor when work is due -> return the document for this caller.
+
+Delegation (issue 14): `run_flow` needs the caller's token for the flow's scope to rest on consent to the
+flow's dependent scopes (else 403 MISSING_SCOPE with a ConsentRequired GARE at the root of the body, which
+gladier and the globus CLI both act on; `validate_run` answers the same); the run's delegated tokens are
+then obtained in the run's own transaction (`engine.delegation`). `resume_run` by the run's user obtains them
+again when the old ones no longer work (the consent was withdrawn, then given again).
 """
 
 from __future__ import annotations
@@ -12,20 +18,29 @@ import uuid
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
-from ..auth import roles
 from ..auth import scopes as flows_scopes
+from ..auth.delegation import ConsentRequired
 from ..auth.principal import Principal
-from ..language.model import Cursor, RunContext
-from ..language.redact import redact
+from ..engine.run_start import Acting, RunRequest, start_run
+from ..language.redact import is_private_location
 from ..language.schema_check import compile_input_validator
+from ..shared import roles
 from ..store import flows as store_flows
 from ..store import identities as store_identities
 from ..store import runs as store
 from ..store.keyset import build_order, decode_key, encode_key
 from . import query as q
 from .bodies import RunStart, RunUpdate
+from .delegation import (
+    commit_delegated,
+    consent_error,
+    prepare_resume,
+    renew_delegation,
+    subject_of,
+    with_scopes,
+)
 from .deps import PrincipalDep, Service, ServiceDep, require_scope
 from .documents import log_entry_document, run_definition_document, run_document
 from .errors import (
@@ -37,7 +52,7 @@ from .errors import (
     run_not_found,
 )
 from .flows import load_flow
-from .pagination import decode_marker, encode_marker, page_document
+from .pagination import MARKER_CONSTRAINTS, MARKER_DOC, decode_marker, encode_marker, page_document
 from .routing import DocumentRoute
 from .schemas import (
     COMMON_ERRORS,
@@ -48,6 +63,7 @@ from .schemas import (
     ValidateRunResult,
     error_responses,
 )
+from .security import globus_auth
 
 router = APIRouter(tags=["runs"], route_class=DocumentRoute)
 
@@ -76,7 +92,7 @@ def load_run(
 ) -> tuple[dict[str, Any], frozenset[str]]:
     """The run and the caller's roles on it: 404 if the caller has no role, 403 without `permission`."""
     run = store.get_run(conn, run_id=run_id)
-    if run is None:
+    if run is None or run.get("parent_run_id") is not None:  # a child run (a Map item) is not a run
         raise run_not_found(run_id)
     held = roles.effective_run_roles(principal.urns, run, store.flow_view(run))
     if not held:
@@ -89,6 +105,13 @@ def load_run(
 # --- starting runs ------------------------------------------------------------------------------------------
 
 
+def _shown_message(loc: Any, msg: str) -> str:
+    """A schema message about private input (`_tokens`, `_private*`) without the value it would quote."""
+    if any(isinstance(part, str) and is_private_location(part) for part in loc):
+        return "The value does not match the input schema (it is private, so it is not shown)."
+    return msg
+
+
 def _check_input(flow: dict[str, Any], body: dict[str, Any]) -> None:
     try:
         validator = compile_input_validator(flow["input_schema"], key=(str(flow["id"]), flow["version"]))
@@ -98,7 +121,7 @@ def _check_input(flow: dict[str, Any], body: dict[str, Any]) -> None:
     if problems:
         count = len(problems)
         raise FlowInputError(
-            [{"loc": list(p.loc), "type": p.type, "msg": p.msg} for p in problems],
+            [{"loc": list(p.loc), "type": p.type, "msg": _shown_message(p.loc, p.msg)} for p in problems],
             message=f"Input failed schema validation with {count} error{'' if count == 1 else 's'}.",
         )
 
@@ -127,58 +150,71 @@ def _prepare_start(
 
 @router.post(
     "/flows/{flow_id}/run",
+    openapi_extra=globus_auth(None),
     status_code=201,
     response_model=None,
     responses={201: {"model": RunDocument, "description": "The new run (ACTIVE)"}, **_ERRORS},
 )
-def run_flow(flow_id: uuid.UUID, body: RunStart, principal: PrincipalDep, service: ServiceDep) -> dict:
-    """Start a run of the flow's current version; needs the flow's own scope and the flow_starter role."""
+def run_flow(
+    flow_id: uuid.UUID, body: RunStart, principal: PrincipalDep, service: ServiceDep, request: Request
+) -> dict:
+    """Start a run of the flow's current version; needs the flow's own scope (resting on consent to what the
+    flow does as the user) and the flow_starter role."""
     run_id = uuid.uuid4()
+    subject = subject_of(principal, request)
+    delegations = service.delegations
+    prepared = delegations.prepare(subject, flow_id) if delegations is not None else None
 
     def start(conn: sa.Connection) -> dict[str, Any]:
         flow = _prepare_start(conn, flow_id, body, principal)
         now = service.now()
-        context = RunContext(
-            flow_id=str(flow_id),
-            run_id=str(run_id),
-            username=principal.username,
-            email=principal.email,
-            user_id=principal.identity_urn,
-            identities=(principal.identity_urn,),
-            token_info=_token_info(conn, principal, now),
-        )
+        if delegations is not None:
+            flow = with_scopes(conn, service, flow)
         policy = body.activity_notification_policy
-        return store.create_run(
+        started = start_run(
             conn,
             run_id=run_id,
             flow=flow,
-            run_owner=principal.identity_urn,
-            body=body.body,
-            details_input=redact(body.body),
-            context=context.as_dict(),
-            cursor=Cursor(state=None).as_dict(),
+            principal=principal,
+            request=RunRequest(
+                body=body.body,
+                label=body.label,
+                tags=body.tags or [],
+                run_managers=body.run_managers or [],
+                run_monitors=body.run_monitors or [],
+                activity_notification_policy={"status": list(policy.status)} if policy is not None else None,
+            ),
+            acting=Acting(delegations, subject, prepared),
+            token_info=_token_info(conn, principal, now),
             now=now,
-            label=body.label,
-            tags=body.tags or [],
-            run_managers=body.run_managers or [],
-            run_monitors=body.run_monitors or [],
-            activity_notification_policy={"status": list(policy.status)} if policy is not None else None,
         )
+        if isinstance(started, ConsentRequired):
+            raise consent_error(started)
+        return started
 
-    run = service.transact(start)
+    run = commit_delegated(service, start, prepared)
     service.wake()
     return run_document(run, urns=principal.urns)
 
 
 @router.post(
     "/flows/{flow_id}/validate_run",
+    openapi_extra=globus_auth(None),
     response_model=None,
     responses={200: {"model": ValidateRunResult, "description": "The run would start"}, **_ERRORS},
 )
-def validate_run(flow_id: uuid.UUID, body: RunStart, principal: PrincipalDep, service: ServiceDep) -> dict:
-    """The checks of run_flow (scope, role, input, label, tags, roles) without starting anything."""
+def validate_run(
+    flow_id: uuid.UUID, body: RunStart, principal: PrincipalDep, service: ServiceDep, request: Request
+) -> dict:
+    """The checks of run_flow (scope, consent, role, input, label, tags, roles) without starting anything."""
     with service.db.read() as conn:
-        _prepare_start(conn, flow_id, body, principal)
+        flow = _prepare_start(conn, flow_id, body, principal)
+    # the transaction is closed: the consent check may ask an upstream Auth over the network (DESIGN.md,
+    # invariant 2), and must not hold a connection (or SQLite's lock) while it waits
+    if service.delegations is not None and flow.get("dependent_scopes"):
+        missing = service.delegations.check(subject_of(principal, request), flow)
+        if missing is not None:
+            raise consent_error(missing)
     return {"message": "validation successful"}
 
 
@@ -196,7 +232,7 @@ def _run_query(
     filter_start_time: str | None,
     filter_completion_time: str | None,
     orderby: Any,
-    per_page: str | None,
+    per_page: int,
 ) -> dict[str, Any]:
     start = q.parse_time_range(filter_start_time, name="filter_start_time")
     completion = q.parse_time_range(filter_completion_time, name="filter_completion_time")
@@ -212,9 +248,7 @@ def _run_query(
         "order": [
             [f, d] for f, d in (q.parse_orderby(orderby, allowed=RUN_ORDER_FIELDS) or DEFAULT_RUN_ORDER)
         ],
-        "per_page": q.parse_int(
-            per_page, name="per_page", default=DEFAULT_PER_PAGE, minimum=1, maximum=MAX_PER_PAGE
-        ),
+        "per_page": per_page,
     }
 
 
@@ -263,42 +297,69 @@ def _list_runs(
     return page_document("runs", docs, limit=limit, marker=next_marker)
 
 
-_ROLES_DOC = "Run roles (singular or plural names), repeated or comma-joined; empty = any role"
-_RANGE_DOC = "'START,END' ISO 8601 date-times (half-open, either side optional)"
+_ROLE_ITEM = q.role_item(_RUN_ROLE_NAMES)
+_ROLES: dict[str, Any] = {
+    "description": "Run roles (singular, plural or legacy names, any case), repeated or comma-joined; "
+    "empty = any role",
+    "json_schema_extra": {"items": q.list_items_schema(_ROLE_ITEM, enum=q.role_names(_RUN_ROLE_NAMES))},
+}
+_ROLE: dict[str, Any] = {
+    "description": "Run role(s) (legacy)",
+    "json_schema_extra": {"pattern": q.comma_list(_ROLE_ITEM)},
+}
+_FLOW_IDS: dict[str, Any] = {
+    "description": "Flow ids, repeated or comma-joined",
+    "json_schema_extra": {"items": q.list_items_schema(q.UUID_ITEM)},
+}
+_STATUSES: dict[str, Any] = {
+    "description": "Statuses (any case), repeated or comma-joined",
+    "json_schema_extra": {"items": q.list_items_schema(q.one_of(store.STATUSES), enum=store.STATUSES)},
+}
+_ORDERBY: dict[str, Any] = {
+    "description": "'FIELD', 'FIELD ASC' or 'FIELD DESC' (any case; spaces, '+' or ':' between), repeated or "
+    "comma-joined; default start_time DESC",
+    "json_schema_extra": {
+        "items": q.list_items_schema(q.orderby_item(RUN_ORDER_FIELDS), enum=q.orderby_enum(RUN_ORDER_FIELDS))
+    },
+}
+_RANGE: dict[str, Any] = {
+    "description": "'START,END': ISO 8601 dates or date-times (half-open, either side optional; no offset = "
+    "UTC)",
+    "json_schema_extra": {"pattern": q.TIME_RANGE_PATTERN},
+}
 
 
 @router.get(
     "/runs",
+    openapi_extra=globus_auth(flows_scopes.RUN_STATUS),
     response_model=None,
     responses={200: {"model": RunList, "description": "A page of runs"}, **_ERRORS},
 )
 def list_runs(
     principal: PrincipalDep,
     service: ServiceDep,
-    filter_flow_id: Annotated[
-        list[str] | None, Query(description="Flow ids, repeated or comma-joined")
-    ] = None,
-    filter_roles: Annotated[list[str] | None, Query(description=_ROLES_DOC)] = None,
-    filter_role: Annotated[str | None, Query(deprecated=True, description="One role (legacy)")] = None,
-    filter_status: Annotated[
-        list[str] | None, Query(description="ACTIVE, INACTIVE, SUCCEEDED, FAILED, ENDED")
-    ] = None,
+    *,
+    filter_flow_id: Annotated[list[str], Query(default_factory=list, **_FLOW_IDS)],
+    filter_roles: Annotated[list[str], Query(default_factory=list, **_ROLES)],
+    filter_role: Annotated[str, Query(deprecated=True, **_ROLE)] = "",
+    filter_status: Annotated[list[str], Query(default_factory=list, **_STATUSES)],
     filter_label: Annotated[str | None, Query(max_length=1024, description="Label substring")] = None,
     filter_flow_title: Annotated[
         str | None, Query(max_length=1024, description="Flow title substring")
     ] = None,
-    filter_tags: Annotated[list[str] | None, Query(description="Tags the run must carry")] = None,
-    filter_start_time: Annotated[str | None, Query(description=_RANGE_DOC)] = None,
-    filter_completion_time: Annotated[str | None, Query(description=_RANGE_DOC)] = None,
-    orderby: Annotated[
-        list[str] | None, Query(description="'FIELD ASC|DESC'; default start_time DESC")
-    ] = None,
-    per_page: Annotated[
-        str | None, Query(description=f"1-{MAX_PER_PAGE}, default {DEFAULT_PER_PAGE}")
-    ] = None,
-    page: Annotated[str | None, Query(deprecated=True, description="Ignored; use marker")] = None,
-    marker: Annotated[str | None, Query()] = None,
-    pagination_token: Annotated[str | None, Query(deprecated=True, description="Alias of marker")] = None,
+    filter_tags: Annotated[
+        list[str],
+        Query(default_factory=list, description="Tags the run must carry, repeated or comma-joined"),
+    ],
+    filter_start_time: Annotated[str, Query(**_RANGE)] = "",
+    filter_completion_time: Annotated[str, Query(**_RANGE)] = "",
+    orderby: Annotated[list[str], Query(default_factory=list, **_ORDERBY)],
+    per_page: Annotated[int, Query(ge=1, le=MAX_PER_PAGE), q.QUERY_INT] = DEFAULT_PER_PAGE,
+    page: Annotated[int, Query(deprecated=True, description="Ignored; use marker"), q.QUERY_INT] = 1,
+    marker: Annotated[str, Query(description=MARKER_DOC, **MARKER_CONSTRAINTS)] = "",
+    pagination_token: Annotated[
+        str, Query(deprecated=True, description="Alias of marker", **MARKER_CONSTRAINTS)
+    ] = "",
 ) -> dict:
     """Runs the caller has a role on (any role unless filter_roles says otherwise)."""
     require_scope(principal, flows_scopes.RUN_STATUS)
@@ -323,6 +384,7 @@ def list_runs(
 
 @router.get(
     "/flows/{flow_id}/runs",
+    openapi_extra=globus_auth(flows_scopes.RUN_STATUS),
     response_model=None,
     responses={200: {"model": RunList, "description": "A page of the flow's runs"}, **_ERRORS},
 )
@@ -330,18 +392,24 @@ def list_flow_runs(
     flow_id: uuid.UUID,
     principal: PrincipalDep,
     service: ServiceDep,
-    filter_roles: Annotated[list[str] | None, Query(description=_ROLES_DOC)] = None,
-    filter_role: Annotated[str | None, Query(deprecated=True)] = None,
-    filter_status: Annotated[list[str] | None, Query()] = None,
-    filter_label: Annotated[str | None, Query(max_length=1024)] = None,
-    filter_tags: Annotated[list[str] | None, Query()] = None,
-    filter_start_time: Annotated[str | None, Query(description=_RANGE_DOC)] = None,
-    filter_completion_time: Annotated[str | None, Query(description=_RANGE_DOC)] = None,
-    orderby: Annotated[list[str] | None, Query()] = None,
-    per_page: Annotated[str | None, Query()] = None,
-    page: Annotated[str | None, Query(deprecated=True, description="Ignored; use marker")] = None,
-    marker: Annotated[str | None, Query()] = None,
-    pagination_token: Annotated[str | None, Query(deprecated=True)] = None,
+    *,
+    filter_roles: Annotated[list[str], Query(default_factory=list, **_ROLES)],
+    filter_role: Annotated[str, Query(deprecated=True, **_ROLE)] = "",
+    filter_status: Annotated[list[str], Query(default_factory=list, **_STATUSES)],
+    filter_label: Annotated[str | None, Query(max_length=1024, description="Label substring")] = None,
+    filter_tags: Annotated[
+        list[str],
+        Query(default_factory=list, description="Tags the run must carry, repeated or comma-joined"),
+    ],
+    filter_start_time: Annotated[str, Query(**_RANGE)] = "",
+    filter_completion_time: Annotated[str, Query(**_RANGE)] = "",
+    orderby: Annotated[list[str], Query(default_factory=list, **_ORDERBY)],
+    per_page: Annotated[int, Query(ge=1, le=MAX_PER_PAGE), q.QUERY_INT] = DEFAULT_PER_PAGE,
+    page: Annotated[int, Query(deprecated=True, description="Ignored; use marker"), q.QUERY_INT] = 1,
+    marker: Annotated[str, Query(description=MARKER_DOC, **MARKER_CONSTRAINTS)] = "",
+    pagination_token: Annotated[
+        str, Query(deprecated=True, description="Alias of marker", **MARKER_CONSTRAINTS)
+    ] = "",
 ) -> dict:
     """The runs of one flow that the caller has a role on."""
     require_scope(principal, flows_scopes.RUN_STATUS)
@@ -374,6 +442,7 @@ def list_flow_runs(
 
 @router.get(
     "/runs/{run_id}",
+    openapi_extra=globus_auth(flows_scopes.RUN_STATUS),
     response_model=None,
     responses={200: {"model": RunDocument, "description": "The run"}, **_ERRORS},
 )
@@ -381,22 +450,25 @@ def get_run(
     run_id: uuid.UUID,
     principal: PrincipalDep,
     service: ServiceDep,
-    include_flow_description: Annotated[str | None, Query(description="True/False")] = None,
+    include_flow_description: Annotated[
+        q.QueryBool, Query(description="True: add the flow's title, description and owner")
+    ] = False,
 ) -> dict:
     require_scope(principal, flows_scopes.RUN_STATUS)
-    with_description = q.parse_bool(include_flow_description, name="include_flow_description")
     with service.db.read() as conn:
         run, _ = load_run(conn, run_id, principal, roles.Permission.VIEW)
-    return run_document(run, urns=principal.urns, include_flow_description=with_description)
+    return run_document(run, urns=principal.urns, include_flow_description=include_flow_description)
 
 
 @router.put(
     "/runs/{run_id}",
+    openapi_extra=globus_auth(flows_scopes.RUN_MANAGE),
     response_model=None,
     responses={200: {"model": RunDocument, "description": "The updated run"}, **_ERRORS},
 )
 def update_run(run_id: uuid.UUID, body: RunUpdate, principal: PrincipalDep, service: ServiceDep) -> dict:
-    """Change label, tags, run_managers, run_monitors: absent or null = unchanged, [] = clear."""
+    """Change label, tags, run_managers, run_monitors, activity_notification_policy: absent or null =
+    unchanged, [] = clear. A new policy applies from the run's next status change."""
     require_scope(principal, flows_scopes.RUN_MANAGE)
     changes = body.given()
 
@@ -412,6 +484,7 @@ def update_run(run_id: uuid.UUID, body: RunUpdate, principal: PrincipalDep, serv
 
 @router.get(
     "/runs/{run_id}/definition",
+    openapi_extra=globus_auth(flows_scopes.RUN_STATUS),
     response_model=None,
     responses={200: {"model": RunDefinition, "description": "Definition the run started with"}, **_ERRORS},
 )
@@ -429,6 +502,7 @@ def get_run_definition(run_id: uuid.UUID, principal: PrincipalDep, service: Serv
 
 @router.post(
     "/runs/{run_id}/cancel",
+    openapi_extra=globus_auth(flows_scopes.RUN_MANAGE),
     status_code=202,
     response_model=None,
     responses={202: {"model": RunDocument, "description": "The canceled (or already ended) run"}, **_ERRORS},
@@ -446,10 +520,19 @@ def cancel_run(run_id: uuid.UUID, principal: PrincipalDep, service: ServiceDep) 
     return run_document(run, urns=principal.urns)
 
 
-def _resume(service: Service, principal: Principal, run_id: uuid.UUID, flow_id: uuid.UUID | None) -> dict:
+def _resume(
+    service: Service, principal: Principal, run_id: uuid.UUID, flow_id: uuid.UUID | None, request: Request
+) -> dict:
+    subject = subject_of(principal, request)
+    prepared = prepare_resume(service, subject, run_id, flow_id)
+
     def resume(conn: sa.Connection) -> tuple[dict[str, Any], bool]:
         run = store.get_run(conn, run_id=run_id)
-        if run is None or (flow_id is not None and run["flow_id"] != flow_id):
+        if (
+            run is None
+            or run.get("parent_run_id") is not None
+            or (flow_id is not None and run["flow_id"] != flow_id)
+        ):
             raise run_not_found(run_id)
         held = roles.effective_run_roles(principal.urns, run, store.flow_view(run))
         if not held:
@@ -457,12 +540,13 @@ def _resume(service: Service, principal: Principal, run_id: uuid.UUID, flow_id: 
         require_scope(principal, flows_scopes.flow_scope(run["flow_id"]))
         if not roles.run_allows(held, roles.Permission.RESUME):
             raise run_forbidden(run_id, roles.Permission.RESUME.value)
+        renew_delegation(conn, service, run, subject, prepared)
         try:
             return store.resume_run(conn, run_id=run_id, now=service.now())
         except store.InvalidRunState as exc:
             raise StateConflict(str(exc)) from None
 
-    run, changed = service.transact(resume)
+    run, changed = commit_delegated(service, resume, prepared)
     if changed:
         service.wake()
     return run_document(run, urns=principal.urns)
@@ -470,28 +554,32 @@ def _resume(service: Service, principal: Principal, run_id: uuid.UUID, flow_id: 
 
 @router.post(
     "/runs/{run_id}/resume",
+    openapi_extra=globus_auth(None),
     response_model=None,
     responses={200: {"model": RunDocument, "description": "The resumed run"}, **_ERRORS_409},
 )
-def resume_run(run_id: uuid.UUID, principal: PrincipalDep, service: ServiceDep) -> dict:
-    """Resume an INACTIVE run (needs the flow's own scope); an ACTIVE run is returned unchanged."""
-    return _resume(service, principal, run_id, None)
+def resume_run(run_id: uuid.UUID, principal: PrincipalDep, service: ServiceDep, request: Request) -> dict:
+    """Resume an INACTIVE run (needs the flow's own scope); an ACTIVE run is returned unchanged. Resumed by
+    its user with a token resting on fresh consent, a run whose delegation was lost obtains it again."""
+    return _resume(service, principal, run_id, None, request)
 
 
 @router.post(
     "/flows/{flow_id}/{run_id}/resume",
+    openapi_extra=globus_auth(None),
     response_model=None,
     responses={200: {"model": RunDocument, "description": "The resumed run"}, **_ERRORS_409},
 )
 def resume_flow_run(
-    flow_id: uuid.UUID, run_id: uuid.UUID, principal: PrincipalDep, service: ServiceDep
+    flow_id: uuid.UUID, run_id: uuid.UUID, principal: PrincipalDep, service: ServiceDep, request: Request
 ) -> dict:
     """Legacy path of resume_run."""
-    return _resume(service, principal, run_id, flow_id)
+    return _resume(service, principal, run_id, flow_id, request)
 
 
 @router.post(
     "/runs/{run_id}/release",
+    openapi_extra=globus_auth(flows_scopes.RUN_MANAGE),
     response_model=None,
     responses={200: {"model": RunDocument, "description": "The released (deleted) run"}, **_ERRORS_409},
 )
@@ -519,9 +607,9 @@ def _get_run_logs(
     run_id: uuid.UUID,
     *,
     flow_id: uuid.UUID | None,
-    limit: str | None,
-    reverse_order: str | None,
-    marker: str | None,
+    limit: int,
+    reverse_order: bool,
+    marker: str,
 ) -> dict:
     require_scope(principal, flows_scopes.RUN_STATUS)
     if marker:
@@ -537,8 +625,8 @@ def _get_run_logs(
             raise BadRequest("Invalid pagination marker") from None
         after_seq: int | None = after_raw[0]
     else:
-        size = q.parse_int(limit, name="limit", default=DEFAULT_LOG_LIMIT, minimum=1, maximum=MAX_LOG_LIMIT)
-        reverse = q.parse_bool(reverse_order, name="reverse_order")
+        size = limit
+        reverse = reverse_order
         after_seq = None
     with service.db.read() as conn:
         run, _ = load_run(conn, run_id, principal, roles.Permission.MONITOR)
@@ -559,11 +647,9 @@ def _get_run_logs(
     return doc
 
 
-_LIMIT_DOC = f"1-{MAX_LOG_LIMIT}, default {DEFAULT_LOG_LIMIT}"
-
-
 @router.get(
     "/runs/{run_id}/log",
+    openapi_extra=globus_auth(flows_scopes.RUN_STATUS),
     response_model=None,
     responses={200: {"model": LogPage, "description": "A page of run-log entries"}, **_ERRORS},
 )
@@ -571,10 +657,12 @@ def get_run_logs(
     run_id: uuid.UUID,
     principal: PrincipalDep,
     service: ServiceDep,
-    limit: Annotated[str | None, Query(description=_LIMIT_DOC)] = None,
-    reverse_order: Annotated[str | None, Query(description="True: newest first")] = None,
-    marker: Annotated[str | None, Query()] = None,
-    pagination_token: Annotated[str | None, Query(deprecated=True, description="Alias of marker")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LOG_LIMIT), q.QUERY_INT] = DEFAULT_LOG_LIMIT,
+    reverse_order: Annotated[q.QueryBool, Query(description="True: newest first")] = False,
+    marker: Annotated[str, Query(description=MARKER_DOC, **MARKER_CONSTRAINTS)] = "",
+    pagination_token: Annotated[
+        str, Query(deprecated=True, description="Alias of marker", **MARKER_CONSTRAINTS)
+    ] = "",
 ) -> dict:
     return _get_run_logs(
         service,
@@ -589,6 +677,7 @@ def get_run_logs(
 
 @router.get(
     "/flows/{flow_id}/runs/{run_id}/log",
+    openapi_extra=globus_auth(flows_scopes.RUN_STATUS),
     response_model=None,
     responses={200: {"model": LogPage, "description": "A page of run-log entries"}, **_ERRORS},
 )
@@ -597,10 +686,12 @@ def get_flow_run_logs(
     run_id: uuid.UUID,
     principal: PrincipalDep,
     service: ServiceDep,
-    limit: Annotated[str | None, Query(description=_LIMIT_DOC)] = None,
-    reverse_order: Annotated[str | None, Query()] = None,
-    marker: Annotated[str | None, Query()] = None,
-    pagination_token: Annotated[str | None, Query(deprecated=True)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LOG_LIMIT), q.QUERY_INT] = DEFAULT_LOG_LIMIT,
+    reverse_order: Annotated[q.QueryBool, Query(description="True: newest first")] = False,
+    marker: Annotated[str, Query(description=MARKER_DOC, **MARKER_CONSTRAINTS)] = "",
+    pagination_token: Annotated[
+        str, Query(deprecated=True, description="Alias of marker", **MARKER_CONSTRAINTS)
+    ] = "",
 ) -> dict:
     return _get_run_logs(
         service,

@@ -104,6 +104,10 @@ class FlowDescription(_Doc):
     globus_auth_scope: str
 
 
+class NotificationPolicyDocument(_Doc):
+    status: list[Literal["INACTIVE", "SUCCEEDED", "FAILED"]]
+
+
 class RunDocument(_Doc):
     run_id: str
     action_id: str
@@ -125,7 +129,7 @@ class RunDocument(_Doc):
     user_roles: list[str]
     label: str
     tags: list[str]
-    activity_notification_policy: dict[str, Any]
+    activity_notification_policy: NotificationPolicyDocument
     blocking_web_input_id: str | None
     flow_description: FlowDescription | None = Field(
         default=None, description="with include_flow_description"
@@ -165,6 +169,106 @@ class ValidateRunResult(_Doc):
 
 class BatchResult(_Doc):
     runs: list[RunDocument]
+
+
+class WebInputFlow(_Doc):
+    id: str | None
+    title: str | None
+
+
+class WebInputRun(_Doc):
+    id: str | None
+    label: str | None
+
+
+class WebInputSummary(_Doc):
+    id: str
+    status: Literal["open", "closed"]
+    user_roles: list[Literal["viewer", "respondent"]]
+    input_type: Literal["selection"]
+    title: str
+    flow: WebInputFlow
+    run: WebInputRun
+    created_timestamp: str
+    edited_timestamp: str
+    closed_timestamp: str | None
+
+
+class WebInputOption(_Doc):
+    option_id: str
+    label: str
+    description: str
+
+
+class WebInputRoles(_Doc):
+    viewer_urns: list[str]
+    respondent_urns: list[str]
+
+
+class WebInputDocument(_Doc):
+    id: str
+    status: Literal["open", "closed"]
+    user_roles: list[Literal["viewer", "respondent"]]
+    input_type: Literal["selection"]
+    input_schema: dict[str, Any]
+    context: dict[str, Any] = Field(
+        description="{title, presentation_style: 'text', text} or {title, presentation_style: 'table', rows}"
+    )
+    options: list[WebInputOption]
+    roles: WebInputRoles
+    creator_urn: str
+    flow: WebInputFlow
+    run: WebInputRun
+    created_timestamp: str
+    edited_timestamp: str
+    closed_timestamp: str | None
+
+
+class WebInputList(_Doc):
+    web_input_summaries: list[WebInputSummary]
+    marker: str | None = Field(description="null on the last page")
+
+
+class WebInputResponded(_Doc):
+    status: Literal["ok"]
+
+
+class RegisteredApiRoles(_Doc):
+    owners: list[str]
+    administrators: list[str]
+    viewers: list[str]
+
+
+class RegisteredApiDocument(_Doc):
+    id: str
+    name: str
+    description: str
+    roles: RegisteredApiRoles
+    target: dict[str, Any]
+    data_templates: dict[str, Any]
+    state_input_schema: dict[str, Any]
+    status: Literal["ACTIVE", "DELETE_PENDING"]
+    subscription_id: str | None
+    created_timestamp: str
+    edited_timestamp: str | None
+    updated_timestamp: str
+    scheduled_deletion_timestamp: str | None
+    user_roles: list[Literal["owner", "administrator", "viewer"]]
+
+
+class RegisteredApiSummary(_Doc):
+    id: str
+    name: str
+    description: str
+    created_timestamp: str
+    updated_timestamp: str
+
+
+class RegisteredApiList(_Doc):
+    registered_apis: list[RegisteredApiSummary]
+    limit: int
+    has_next_page: bool
+    marker: str | None
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:

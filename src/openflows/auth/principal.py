@@ -3,22 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import uuid
 
+from ..shared.urns import identity_urn
 from . import scopes as scopes_module
-
-IDENTITY_URN_PREFIX = "urn:globus:auth:identity:"
-GROUP_URN_PREFIX = "urn:globus:groups:id:"
-
-
-def identity_urn(identity_id: uuid.UUID | str) -> str:
-    """`urn:globus:auth:identity:<uuid>`."""
-    return f"{IDENTITY_URN_PREFIX}{uuid.UUID(str(identity_id))}"
-
-
-def group_urn(group_id: uuid.UUID | str) -> str:
-    """`urn:globus:groups:id:<uuid>`."""
-    return f"{GROUP_URN_PREFIX}{uuid.UUID(str(group_id))}"
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -36,6 +25,17 @@ class Principal:
     identity_urn: str = ""
     #: id of the token that authenticated this principal (None when built otherwise)
     token_id: uuid.UUID | None = None
+    #: the OAuth client the token was issued to (None: an administrator's token)
+    client_id: uuid.UUID | None = None
+    #: the resource server the token is for (None: an administrator's token, or one issued before issue 13)
+    resource_server: str | None = None
+    #: the sign-in session behind the token (authorization-code grants)
+    session_id: uuid.UUID | None = None
+    #: when the token expires (None: never, or not made from a token)
+    expires_at: dt.datetime | None = None
+    #: URNs of the other identities of the token's `identity_set` (an upstream Globus Auth's linked
+    #: identities, federation): role lists match them too
+    linked_urns: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         expected = identity_urn(self.identity_id)
@@ -47,11 +47,12 @@ class Principal:
             )
         object.__setattr__(self, "group_urns", frozenset(self.group_urns))
         object.__setattr__(self, "scopes", frozenset(self.scopes))
+        object.__setattr__(self, "linked_urns", frozenset(self.linked_urns))
 
     @property
     def urns(self) -> frozenset[str]:
         """The identity URN and every group URN: the principals role lists are matched against."""
-        return frozenset({self.identity_urn, *self.group_urns})
+        return frozenset({self.identity_urn, *self.linked_urns, *self.group_urns})
 
     def has_scope(self, scope: str) -> bool:
         """Whether the token grants `scope` (`all` implies the service scopes, `*` everything)."""

@@ -1,7 +1,8 @@
 """Built-in bearer tokens (random strings stored only as sha256 hashes) and the `Authenticator`.
 
 A token looks like `of_<43 url-safe characters>`. `lookup_principal` turns one into a `Principal` (or None
-when it is unknown, revoked or expired); `Authenticator` adds a short cache in front of it for the API.
+when it is unknown, revoked, expired, or a refresh token: those are only good at the token endpoint);
+`Authenticator` adds a short cache in front of it for the API.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ import uuid
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
+from ..shared.urns import group_urn
 from ..store import identities as store
-from .principal import Principal, group_urn
-from .scopes import WILDCARD
+from .principal import Principal
+from .scopes import TIMERS, WILDCARD, timer_flow_id
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
@@ -26,6 +28,8 @@ if TYPE_CHECKING:
 
 #: prefix of every token this server issues
 TOKEN_PREFIX = "of_"
+#: `tokens.kind` of a bearer token (the other kind, "refresh", is only accepted by the token endpoint)
+ACCESS_KIND = "access"
 #: how long `Authenticator` trusts a looked-up token before reading it again
 DEFAULT_CACHE_SECONDS = 5.0  # seconds
 #: entries kept in the `Authenticator` cache before it is emptied
@@ -60,9 +64,17 @@ def create_token(
 ) -> tuple[str, sa.Row[Any]]:
     """Create a token for the identity; return `(token_string, row)`. Only the hash is stored.
 
-    `scopes` None or empty means every scope (`["*"]`, see `auth.scopes`).
+    `scopes` None or empty means every scope (`["*"]`, see `auth.scopes`). A flow's scope among them is
+    consented to on the person's behalf, with the flow's current dependent scopes, for the `openflows`
+    command line's client (`catalog.OPENFLOWS_CLI_CLIENT_ID`): the token rests on that consent, so a run it
+    starts may act as the person at the flow's providers (issue 14). `timer[<flow scope>]` (a flow timer's
+    scope, `scopes.timer_flow_scope`) is consented to the same way, with the flow's scope below the Timers
+    scope; the token holds the Timers scope (issue 17).
     """
-    held = sorted(set(scopes or ())) or [WILDCARD]
+    asked = sorted(set(scopes or ())) or [WILDCARD]
+    consent_ids = _consent_to_flows(conn, identity_id, asked, now=now)
+    # `timer[<flow scope>]` is consented to with its dependency; the token holds the Timers scope
+    held = sorted({TIMERS if timer_flow_id(text) is not None else text for text in asked})
     token = generate_token()
     row = store.insert_token(
         conn,
@@ -72,8 +84,41 @@ def create_token(
         description=description,
         now=now,
         expires_at=expires_at,
+        consent_ids=consent_ids,
     )
     return token, row
+
+
+def _consent_to_flows(
+    conn: sa.Connection, identity_id: uuid.UUID, scopes: list[str], *, now: dt.datetime
+) -> list[int] | None:
+    """Record the consents for the flow scopes among `scopes`; the root consents' ids (None: no flow
+    scope)."""
+    from .authorization import record_consents
+    from .catalog import OPENFLOWS_CLI_CLIENT_ID
+    from .scope_strings import ScopeRequirement
+    from .scopes import flow_scope, parse_flow_scope
+
+    roots: list[int] = []
+    for text in scopes:
+        timed = timer_flow_id(text)
+        if timed is not None:
+            requested = ScopeRequirement(TIMERS, dependencies=(ScopeRequirement(flow_scope(timed)),))
+        elif parse_flow_scope(text) is not None:
+            requested = ScopeRequirement(text)
+        else:
+            continue
+        try:
+            roots += record_consents(
+                conn,
+                identity_id=identity_id,
+                client_id=OPENFLOWS_CLI_CLIENT_ID,
+                requested=[requested],
+                now=now,
+            )
+        except ValueError:  # the scope of a flow that does not exist (yet): nothing to consent to
+            continue
+    return roots or None
 
 
 def revoke_token(
@@ -91,7 +136,12 @@ def revoke_token(
             token_id = row.id if row is not None else None
     if token_id is None:
         return None
-    return store.set_token_revoked(conn, token_id, now=now)
+    row = store.set_token_revoked(conn, token_id, now=now)
+    if row is not None:  # and what was issued from it (a refresh token's access tokens, dependent tokens)
+        from ..store.auth_tokens import revoke_cascade
+
+        revoke_cascade(conn, [token_id], now=now)
+    return row
 
 
 list_tokens = store.list_tokens
@@ -102,8 +152,8 @@ def lookup_principal(conn: sa.Connection, token: str, *, now: dt.datetime) -> Pr
     if not token or len(token) > MAX_TOKEN_LENGTH:
         return None
     row = store.get_token_by_hash(conn, hash_token(token))
-    if row is None or not token_is_active(row, now=now):
-        return None
+    if row is None or row.kind != ACCESS_KIND or not token_is_active(row, now=now):
+        return None  # unknown, revoked, expired, or a refresh token (never a bearer token)
     return Principal(
         identity_id=row.identity_id,
         username=row.username,
@@ -112,6 +162,10 @@ def lookup_principal(conn: sa.Connection, token: str, *, now: dt.datetime) -> Pr
         group_urns=frozenset(group_urn(group_id) for group_id in store.list_group_ids(conn, row.identity_id)),
         scopes=frozenset(row.scopes),
         token_id=row.id,
+        client_id=row.client_id,
+        resource_server=row.resource_server,
+        session_id=row.session_id,
+        expires_at=row.expires_at,
     )
 
 
@@ -170,10 +224,7 @@ class Authenticator:
             return principal
         with self.db.read() as conn:
             principal = lookup_principal(conn, token, now=now)
-            expires_at = None
-            if principal is not None:
-                row = store.get_token_by_hash(conn, key)
-                expires_at = row.expires_at if row is not None else None
+        expires_at = principal.expires_at if principal is not None else None
         with self._lock:
             if principal is None:
                 self._cache.pop(key, None)

@@ -51,13 +51,13 @@ def create_command(
 
 
 def _create(conn: Any, *, username: str, description: str | None) -> dict[str, Any]:
-    from ..auth.globus_auth import create_client
-    from ..auth.principal import identity_urn
+    from ..auth.clients import create_legacy_client
+    from ..shared.urns import identity_urn
     from ..store.identities import ensure_identity
 
     now = utcnow()
     identity = ensure_identity(conn, username, now=now)
-    client_id, secret = create_client(conn, identity_id=identity.id, now=now, description=description)
+    client_id, secret = create_legacy_client(conn, identity_id=identity.id, now=now, description=description)
     return {
         "client_id": client_id,
         "client_secret": secret,
@@ -76,7 +76,7 @@ def list_command(
     Example: openflows clients list
     """
     with handle_errors():
-        from ..auth.globus_auth import list_clients
+        from ..store.auth_clients import list_clients
 
         settings = load_settings()
         with open_database(settings) as db, db.read() as conn:
@@ -108,7 +108,7 @@ def revoke_command(client_id: Annotated[str, typer.Argument(help="Client id.")])
     Example: openflows clients revoke 2f0c...
     """
     with handle_errors():
-        from ..auth.globus_auth import revoke_client
+        from ..auth.clients import revoke_client
 
         try:
             key = uuid.UUID(client_id)

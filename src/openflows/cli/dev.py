@@ -33,11 +33,13 @@ def run_command(
     """
     from .output import make_console
     from .params import load_document
+    from .validate import print_definition_warnings
     from .watch import DETACHED, exit_status, watch_run
 
-    document = load_document(definition, what="definition")[0]
-    body = load_document(input, what="input")[0]
-    schema = load_document(input_schema, what="input schema")[0] if input_schema else {}
+    document = load_document(definition, what="definition", role="definition")[0]
+    body = load_document(input, what="input", role="$")[0]
+    schema = load_document(input_schema, what="input schema", role="input_schema")[0] if input_schema else {}
+    print_definition_warnings(document)
     client = opts.flows_client()
     flow = client.create_flow(
         title=f"dev run {label or 'temporary'}",
@@ -52,7 +54,12 @@ def run_command(
         console = make_console(stderr=opts.format == "json")
         try:
             view = watch_run(
-                client, run_id, console=console, interval=interval, live=None if watch else False
+                client,
+                run_id,
+                console=console,
+                interval=interval,
+                live=None if watch else False,
+                debug=opts.debug,
             )
         except KeyboardInterrupt:
             console.print(f"Detached; the run goes on: openflows runs watch {run_id}")

@@ -47,10 +47,10 @@ LIST_FIELDS = [
 Roles = Annotated[list[str] | None, typer.Option(help="Principal URN; repeatable.")]
 
 
-def _load(value: str, what: str) -> Any:
+def _load(value: str, what: str, role: str) -> Any:
     from .params import load_document
 
-    return load_document(value, what=what)[0]
+    return load_document(value, what=what, role=role)[0]
 
 
 def _definition_title(path: str) -> str:
@@ -85,8 +85,11 @@ def create_command(
 
     Example: openflows flows create hello.json --title Hello --starter all_authenticated_users
     """
-    document = _load(definition, "definition")
-    schema = _load(input_schema, "input schema") if input_schema else {}
+    from .validate import print_definition_warnings
+
+    document = _load(definition, "definition", "definition")
+    schema = _load(input_schema, "input schema", "input_schema") if input_schema else {}
+    print_definition_warnings(document)
     kwargs: dict[str, Any] = {}
     if subscription_id:
         kwargs["subscription_id"] = subscription_id
@@ -240,9 +243,12 @@ def update_command(
         "authentication_policy_id": authentication_policy_id,
     }
     if definition is not None:
-        kwargs["definition"] = _load(definition, "definition")
+        from .validate import print_definition_warnings
+
+        kwargs["definition"] = _load(definition, "definition", "definition")
+        print_definition_warnings(kwargs["definition"])
     if input_schema is not None:
-        kwargs["input_schema"] = _load(input_schema, "input schema")
+        kwargs["input_schema"] = _load(input_schema, "input schema", "input_schema")
     kwargs = {key: value for key, value in kwargs.items() if value is not None}
     flow = opts.flows_client().update_flow(flow_id, **kwargs)
     display(flow.data, format=opts.format, fields=FLOW_FIELDS)
@@ -268,28 +274,48 @@ def validate_command(
         bool,
         typer.Option("--strict", help="Also reject what only OpenFlows accepts (Retry, Succeed, http://)."),
     ] = False,
+    portable: Annotated[
+        bool,
+        typer.Option(
+            "--portable",
+            help="Also list every OpenFlows extension used (Retry, Succeed, Map, Parallel, http://), which a "
+            "hosted Globus flow could not use.",
+        ),
+    ] = False,
     format: Annotated[str, typer.Option("--format", "-F", help="table or json.")] = "table",
 ) -> None:
     """Check a flow definition locally (no server needed) and print each problem like a compiler:
-    FILE: STATE: FIELD: message. Exit status 1 when there are problems.
+    FILE: STATE: FIELD: message. Exit status 1 when there are problems (`--portable` notes are not problems;
+    `--strict` makes them so).
 
     Example: openflows flows validate my-flow.yaml --input-schema schema.json
     """
     from .validate import validate_files
 
-    raise typer.Exit(validate_files(definition, input_schema, strict=strict, format=format))
+    raise typer.Exit(
+        validate_files(definition, input_schema, strict=strict, format=format, portable=portable)
+    )
 
 
 @client_command(app, "graph")
-def graph_command(opts: ClientOptions, flow_id: Annotated[str, typer.Argument(help="Flow ID.")]) -> None:
+def graph_command(
+    opts: ClientOptions,
+    flow_id: Annotated[str, typer.Argument(help="Flow ID.")],
+    dot: Annotated[
+        bool, typer.Option("--dot", help="Print Graphviz DOT (ranked as the dashboard draws it).")
+    ] = False,
+) -> None:
     """Draw a flow's state machine in the terminal (transitions labelled Next, Choice, Default, Catch).
 
-    Example: openflows flows graph 5d8cb1c3-...
+    Example: openflows flows graph 5d8cb1c3-... --dot | dot -Tsvg > flow.svg
     """
-    from .graph import print_graph
+    from .graph import print_graph, to_dot
 
     flow = opts.flows_client().get_flow(flow_id).data
     if opts.format == "json":
         display(flow["definition"], format="json")
+        return
+    if dot:
+        typer.echo(to_dot(flow["definition"], title=flow.get("title")), nl=False)
         return
     print_graph(flow["definition"], title=flow.get("title"))

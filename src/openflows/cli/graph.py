@@ -2,6 +2,10 @@
 type and, below it, its transitions labelled `Next`, `Choice [n]`, `Default`, `Catch [errors]`. A state
 reached again is shown as a reference (`↺ Name`). With `marks` (from a run's log), states are coloured by
 what the run did: done (green), running (yellow), failed (red), not reached (dim).
+
+`to_dot` writes the same graph as Graphviz DOT (`--dot`), for a picture: `dot -Tsvg`. Its back edges (loops)
+are those of the dashboard's layout (`ui/static/graph.js`: a depth-first walk from `StartAt`, edges in
+definition order), written reversed with `dir=back`, so Graphviz ranks the states as the dashboard does.
 """
 
 from __future__ import annotations
@@ -76,9 +80,20 @@ def state_marks(entries: list[dict[str, Any]], status: str) -> dict[str, str]:
 def build_tree(
     definition: dict[str, Any], marks: dict[str, str] | None = None, title: str | None = None
 ) -> Any:
-    """A `rich.tree.Tree` of the definition."""
+    """A `rich.tree.Tree` of the definition; the sub-machines of Map and Parallel states are drawn nested
+    under their state ("each item ⤵", "branch i ⤵")."""
     from rich.text import Text
     from rich.tree import Tree
+
+    root = Tree(Text(f"{title or 'Flow'}  StartAt → {definition.get('StartAt')}", style="bold"))
+    _grow_machine(root, definition, marks)
+    return root
+
+
+def _grow_machine(root: Any, definition: dict[str, Any], marks: dict[str, str] | None) -> None:
+    from rich.text import Text
+
+    from ..language.nested import sub_machines
 
     states = definition.get("States") if isinstance(definition.get("States"), dict) else {}
     start = definition.get("StartAt")
@@ -96,7 +111,6 @@ def build_tree(
         text.append(f" ({kind}){ending}", style="dim" if marks is not None else "")
         return text
 
-    root = Tree(Text(f"{title or 'Flow'}  StartAt → {start}", style="bold"))
     shown: set[str] = set()
 
     def grow(node: Any, name: str) -> None:
@@ -108,6 +122,10 @@ def build_tree(
             node.add(Text(f"? {name} (no such state)", style="red"))
             return
         branch = node.add(label(name))
+        for where, machine in sub_machines(states[name]):
+            what = f"branch {where[1]}" if where[0] == "Branches" else "each item"
+            inner = branch.add(Text(f"{what} ⤵  StartAt → {machine.get('StartAt')}", style="magenta"))
+            _grow_machine(inner, machine, marks)
         for edge, target in transitions(states[name]):
             sub = branch.add(Text(f"{edge} →", style="cyan"))
             grow(sub, target)
@@ -117,7 +135,6 @@ def build_tree(
     for name in states:
         if name not in shown:  # unreachable states are drawn too
             grow(root.add(Text("(unreachable)", style="dim")), name)
-    return root
 
 
 def print_graph(
@@ -138,3 +155,109 @@ def print_graph(
         for mark, (symbol, style) in MARKS.items():
             legend.append(f"{symbol} {mark}   ", style=style)
         console.print(legend)
+
+
+#: mark -> DOT node attributes (the dashboard's colours)
+DOT_MARKS = {
+    "done": 'color="#1a7f37", fillcolor="#dafbe1"',
+    "running": 'color="#0969da", fillcolor="#ddf4ff"',
+    "failed": 'color="#cf222e", fillcolor="#ffebe9"',
+    "not reached": 'color="#8c959f", fontcolor="#8c959f", style="rounded,dashed"',
+}
+#: edge kind -> DOT edge attributes
+DOT_EDGES = {
+    "next": "",
+    "choice": 'color="#0550ae", fontcolor="#0550ae"',
+    "catch": 'color="#cf222e", fontcolor="#cf222e", style=dashed',
+}
+
+
+def graph_edges(definition: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """(from, to, label, kind) of every transition to an existing state, states in definition order and
+    each state's edges in `transitions` order (as the dashboard's `flowEdges`)."""
+    states = definition.get("States") if isinstance(definition.get("States"), dict) else {}
+    edges = []
+    for name, state in states.items():
+        if not isinstance(state, dict):
+            continue
+        for label, target in transitions(state):
+            if target in states:
+                kind = "catch" if label.startswith("Catch") else "next" if label == "Next" else "choice"
+                edges.append((name, target, "" if label == "Next" else label, kind))
+    return edges
+
+
+def back_edges(definition: dict[str, Any], edges: list[tuple[str, str, str, str]]) -> set[int]:
+    """Indexes of the edges reaching a state still on the path of a depth-first walk from `StartAt` (then
+    from each state not reached yet, in definition order): the loops. Same rule as graph.js `backEdges`."""
+    states = definition.get("States") if isinstance(definition.get("States"), dict) else {}
+    out: dict[str, list[int]] = {name: [] for name in states}
+    for index, (source, *_) in enumerate(edges):
+        out[source].append(index)
+    seen: set[str] = set()
+    on_path: set[str] = set()
+    back: set[int] = set()
+
+    def walk(start: str) -> None:  # iterative: a long chain of states must not hit the recursion limit
+        stack = [(start, iter(out[start]))]
+        seen.add(start)
+        on_path.add(start)
+        while stack:
+            name, pending = stack[-1]
+            index = next(pending, None)
+            if index is None:
+                on_path.discard(name)
+                stack.pop()
+                continue
+            target = edges[index][1]
+            if target in on_path:
+                back.add(index)
+            elif target not in seen:
+                seen.add(target)
+                on_path.add(target)
+                stack.append((target, iter(out[target])))
+
+    start = definition.get("StartAt")
+    if isinstance(start, str) and start in out:
+        walk(start)
+    for name in states:
+        if name not in seen:
+            walk(name)
+    return back
+
+
+def _quote(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+def to_dot(
+    definition: dict[str, Any], *, marks: dict[str, str] | None = None, title: str | None = None
+) -> str:
+    """The flow as a Graphviz DOT digraph: a box per state (name and type; the start state bold), an edge
+    per transition (choices blue, catches red and dashed, labelled), states filled by `marks` if given."""
+    states = definition.get("States") if isinstance(definition.get("States"), dict) else {}
+    edges = graph_edges(definition)
+    back = back_edges(definition, edges)
+    lines = [
+        f"digraph {_quote(title or 'Flow')} {{",
+        '  graph [rankdir=TB, nodesep=0.5, ranksep=0.6, fontname="Helvetica"];',
+        '  node [shape=box, style="rounded,filled", fillcolor="#ffffff", fontname="Helvetica", fontsize=12];',
+        '  edge [fontname="Helvetica", fontsize=10, color="#57606a"];',
+    ]
+    for name, state in states.items():
+        kind = str(state.get("Type") or "?") if isinstance(state, dict) else "?"
+        attrs = ["label=" + _quote(name + "\n" + kind)]
+        if name == definition.get("StartAt"):
+            attrs.append("penwidth=2.5")
+        if marks is not None:
+            attrs.append(DOT_MARKS[marks.get(name, "not reached")])
+        lines.append(f"  {_quote(name)} [{', '.join(attrs)}];")
+    for index, (source, target, label, kind) in enumerate(edges):
+        attrs = [a for a in (DOT_EDGES[kind], "label=" + _quote(" " + label) if label else "") if a]
+        if index in back:  # written target -> source, drawn back: Graphviz sees no cycle, as ELK does
+            attrs.append("dir=back")
+            source, target = target, source
+        suffix = f" [{', '.join(attrs)}]" if attrs else ""
+        lines.append(f"  {_quote(source)} -> {_quote(target)}{suffix};")
+    lines.append("}")
+    return "\n".join(lines) + "\n"

@@ -12,7 +12,23 @@ from typing import Annotated
 import typer
 
 from .. import __version__
-from . import clients, collections, dev, flows, functions, profile, runs, search, tokens
+from . import (
+    clients,
+    collections,
+    consents,
+    dev,
+    federation,
+    flows,
+    functions,
+    profile,
+    registered_apis,
+    runs,
+    search,
+    timers,
+    tokens,
+    users,
+    web_inputs,
+)
 from .common import fail, handle_errors, load_settings, open_database
 
 app = typer.Typer(
@@ -30,11 +46,18 @@ app.add_typer(functions.app, name="functions")
 app.add_typer(search.app, name="search")
 app.add_typer(db_app, name="db")
 app.add_typer(flows.app, name="flows")
+app.add_typer(registered_apis.app, name="registered-apis")
 app.add_typer(runs.run_app, name="run")
 app.add_typer(runs.app, name="runs")
+app.add_typer(timers.app, name="timers")
 app.add_typer(dev.app, name="dev")
 app.add_typer(profile.app, name="profile")
 app.add_typer(clients.app, name="clients")
+app.add_typer(users.app, name="users")
+app.add_typer(web_inputs.app, name="web-inputs")
+app.add_typer(web_inputs.notifications_app, name="notifications")
+app.add_typer(consents.app, name="consents")
+app.add_typer(federation.app, name="federation")
 
 
 def _version(value: bool) -> None:
@@ -69,17 +92,25 @@ def serve_command(
 ) -> None:
     """Run the API, the executor and the built-in action providers in one process."""
     with handle_errors():
-        settings = load_settings(public_url=public_url)
-        with open_database(settings):
-            pass  # create or migrate the schema before anything starts
-        run_serve = _find_serve()
-        kwargs: dict[str, object] = {"host": host, "port": port, "no_executor": no_executor}
-        parameters = inspect.signature(run_serve).parameters
-        if "public_url" in parameters:
-            kwargs["public_url"] = public_url
-        if "settings" in parameters:
-            kwargs["settings"] = settings
-        run_serve(**kwargs)
+        from .serve import listen
+
+        sock = listen(host, port)  # a taken port is one line and exit status 1, before anything else
+        try:
+            settings = load_settings(public_url=public_url)
+            with open_database(settings):
+                pass  # create or migrate the schema before anything starts
+            run_serve = _find_serve()
+            kwargs: dict[str, object] = {"host": host, "port": port, "no_executor": no_executor}
+            parameters = inspect.signature(run_serve).parameters
+            if "public_url" in parameters:
+                kwargs["public_url"] = public_url
+            if "settings" in parameters:
+                kwargs["settings"] = settings
+            if "sock" in parameters:
+                kwargs["sock"] = sock
+            run_serve(**kwargs)
+        finally:
+            sock.close()
 
 
 @app.command("worker")

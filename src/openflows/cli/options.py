@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from ..profiles import no_server_message, resolve_connection
 from .common import CLIError
 from .errors import handle_client_errors
-from .profile import resolve_connection
 
 if TYPE_CHECKING:
-    from ..client import FlowsClient, SpecificFlowClient
+    from ..client import FlowsClient, SpecificFlowClient, TimersClient
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,10 +30,7 @@ class ClientOptions:
     def connection(self) -> Any:
         connection = resolve_connection(url=self.url, token=self.token, profile=self.profile)
         if connection is None:
-            raise CLIError(
-                "no server: start `openflows serve` (it writes a profile), or give --url/OPENFLOWS_URL "
-                "or `openflows profile add`"
-            )
+            raise CLIError(no_server_message())
         return connection
 
     def flows_client(self) -> FlowsClient:
@@ -41,6 +38,12 @@ class ClientOptions:
 
         connection = self.connection()
         return FlowsClient(base_url=connection.url, token=connection.token, **_client_kwargs())
+
+    def timers_client(self) -> TimersClient:
+        from ..client import TimersClient
+
+        connection = self.connection()
+        return TimersClient(base_url=connection.url, token=connection.token, **_client_kwargs())
 
     def specific_client(self, flow_id: str) -> SpecificFlowClient:
         from ..client import SpecificFlowClient

@@ -23,6 +23,7 @@ class Field:
     """One column of a table or one line of a record: a heading, a key (dotted for nested) and a formatter."""
 
     name: str
+    #: dotted path of the value; "." passes the whole document to the formatter
     key: str
     formatter: Callable[[Any], str] | None = None
     #: whether long values wrap onto more lines (else they are cut with an ellipsis when space runs out)
@@ -32,7 +33,7 @@ class Field:
 
     def text(self, document: dict[str, Any]) -> str:
         value: Any = document
-        for part in self.key.split("."):
+        for part in self.key.split(".") if self.key != "." else ():
             value = value.get(part) if isinstance(value, dict) else None
         if self.formatter is not None:
             return self.formatter(value)

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
+from .describe import failure_of, status_text
 from .options import ClientOptions, client_command
 from .output import Field, display, format_time, format_time_short, hint
 
@@ -16,7 +17,7 @@ RUN_FIELDS = [
     Field("Run ID", "run_id"),
     Field("Flow ID", "flow_id"),
     Field("Flow title", "flow_title"),
-    Field("Status", "status"),
+    Field("Status", ".", status_text),
     Field("Label", "label"),
     Field("Tags", "tags"),
     Field("Started", "start_time", format_time),
@@ -25,13 +26,12 @@ RUN_FIELDS = [
     Field("Managers", "run_managers"),
     Field("Monitors", "run_monitors"),
     Field("Your roles", "user_roles"),
-    Field("Details", "details.code"),
 ]
 LIST_FIELDS = [
     Field("Run ID", "run_id", min_width=36),
     Field("Flow title", "flow_title", wrap=True, min_width=6),
     Field("Label", "label", wrap=True, min_width=5),
-    Field("Status", "status", min_width=9),
+    Field("Status", ".", status_text, min_width=9),
     Field("Started", "start_time", format_time_short, min_width=10),
 ]
 LOG_FIELDS = [
@@ -70,7 +70,7 @@ def start_command(
     """
     from .params import load_document
 
-    body = load_document(input, what="input")[0]
+    body = load_document(input, what="input", role="$")[0]
     kwargs: dict[str, Any] = {"label": label} if label else {}
     if notify_on:
         kwargs["activity_notification_policy"] = {"status": [s.upper() for s in notify_on]}
@@ -88,7 +88,7 @@ def start_command(
         from .watch import watch_command_run
 
         raise typer.Exit(watch_command_run(opts, run.data["run_id"]))
-    display(run.data, format=opts.format, fields=RUN_FIELDS)
+    display(run.data, format=opts.format, fields=run_fields(run.data))
 
 
 @client_command(app, "list")
@@ -168,8 +168,177 @@ def show_command(
     Example: openflows runs show 0b8e3f5c-... --format json
     """
     kwargs: dict[str, Any] = {"include_flow_description": True} if include_flow_description else {}
-    run = opts.flows_client().get_run(run_id, **kwargs)
-    display(run.data, format=opts.format, fields=RUN_FIELDS)
+    client = opts.flows_client()
+    run = client.get_run(run_id, **kwargs)
+    fields = run_fields(run.data)
+    if opts.format != "json":
+        fields = fields + iteration_fields(_iteration_states(client, run_id))
+    display(run.data, format=opts.format, fields=fields)
+
+
+def _iteration_states(client: Any, run_id: str) -> list[dict[str, Any]]:
+    """The run's Map and Parallel states with their items by status (`GET /runs/{id}/iterations`, an
+    OpenFlows extension: a server without it has none)."""
+    import globus_sdk
+
+    try:
+        states = client.get(f"/runs/{run_id}/iterations").data.get("states")
+    except globus_sdk.GlobusAPIError:
+        return []
+    return [state for state in states or [] if isinstance(state, dict)]
+
+
+def iteration_summary(state: dict[str, Any]) -> str:
+    """`47 succeeded, 3 failed, 0 active of 50` (then `, N queued` / `, N ended` when there are any)."""
+    counts = state.get("counts") or {}
+    active = counts.get("ACTIVE", 0) + counts.get("INACTIVE", 0)
+    text = (
+        f"{counts.get('SUCCEEDED', 0)} succeeded, {counts.get('FAILED', 0)} failed, {active} active "
+        f"of {state.get('total', 0)}"
+    )
+    for status in ("QUEUED", "ENDED"):
+        if counts.get(status):
+            text += f", {counts[status]} {status.lower()}"
+    return text
+
+
+def iteration_fields(states: list[dict[str, Any]]) -> list[Field]:
+    """One line per Map or Parallel state of `runs show`."""
+    fields = []
+    for state in states:
+        kind = f" ({state['type']})" if state.get("type") else ""
+        summary = iteration_summary(state)
+        fields.append(Field(f"{state.get('state')}{kind}", ".", lambda _, text=summary: text))
+    return fields
+
+
+ITEM_FIELDS = [
+    Field("Index", "index", min_width=5),
+    Field("Status", "status", min_width=9),
+    Field("Started", "start_time", format_time_short, min_width=10),
+    Field("Completed", "completion_time", format_time_short, min_width=10),
+    Field("Error", "error", min_width=5),
+    Field("Cause", "cause", wrap=True, min_width=8),
+]
+ITEM_RECORD = [
+    Field("Index", "index"),
+    Field("State", "state"),
+    Field("Status", "status"),
+    Field("Started", "start_time", format_time),
+    Field("Completed", "completion_time", format_time),
+    Field("Error", "error"),
+    Field("Cause", "cause", wrap=True),
+    Field("Input", "input", lambda v: _json(v)),
+    Field("Output", "output", lambda v: _json(v)),
+]
+
+
+def _json(value: Any) -> str:
+    import json
+
+    return json.dumps(value, indent=2, ensure_ascii=False)
+
+
+@client_command(app, "iterations")
+def iterations_command(
+    opts: ClientOptions,
+    run_id: RunId,
+    state: Annotated[str, typer.Argument(help="The Map or Parallel state.")],
+    status: Annotated[
+        list[str] | None,
+        typer.Option("--status", help="Only items with this status (e.g. failed); repeatable."),
+    ] = None,
+    item: Annotated[
+        int | None, typer.Option("--item", min=0, help="Show this item: its input, output and error.")
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="Show at most this many items.")] = 100,
+) -> None:
+    """List the items of a run's Map or Parallel state (an OpenFlows extension), or show one.
+
+    Example: openflows runs iterations 0b8e3f5c-... Fan --status failed
+    """
+    client = opts.flows_client()
+    path = f"/runs/{run_id}/iterations/items"
+    if item is not None:
+        doc = client.get(f"{path}/{item}", query_params={"state": state}).data
+        display(doc, format=opts.format, fields=ITEM_RECORD)
+        return
+    params: dict[str, Any] = {"state": state, "limit": min(limit, 100)}
+    if status:
+        params["status"] = ",".join(status)
+    first = client.get(path, query_params=params).data
+    items = list(first.get("items") or [])
+    page = first
+    while page.get("has_next_page") and len(items) < limit:
+        page = client.get(path, query_params={"state": state, "marker": page["marker"]}).data
+        items.extend(page.get("items") or [])
+    more = len(items) > limit or bool(page.get("has_next_page"))
+    document = {key: value for key, value in first.items() if key not in ("marker", "has_next_page")}
+    document["items"] = items[:limit]
+    if opts.format == "json":
+        display(document, format="json")
+        return
+    typer.echo(f"{first.get('state')}: {iteration_summary(first)}")
+    display(document, format=opts.format, items_key="items", fields=ITEM_FIELDS)
+    if more:
+        hint(f"(more items exist; raise --limit above {limit})")
+
+
+def run_fields(run: dict[str, Any]) -> list[Field]:
+    """The lines of `runs show`: RUN_FIELDS, then what the run's status means: the output of a SUCCEEDED
+    run, why an INACTIVE run waits and the scope it needs, why a FAILED run failed (the provider's own
+    description first), and the flow's description when it was asked for."""
+    import json
+
+    extra: list[Field] = []
+    details = run.get("details") if isinstance(run.get("details"), dict) else {}
+    status = run.get("status")
+    if run.get("blocking_web_input_id"):
+        extra.append(Field("Waits for web input", "blocking_web_input_id"))
+    if isinstance(run.get("flow_description"), dict):
+        extra.append(
+            Field("Flow description", "flow_description.description", lambda v: v or "(none)", wrap=True)
+        )
+    if status == "SUCCEEDED" and "output" in details:
+        extra.append(Field("Output", "details.output", lambda v: json.dumps(v, indent=2, ensure_ascii=False)))
+    elif status == "INACTIVE":
+        extra.append(Field("Waiting", ".", _waiting, wrap=True))
+        if details.get("required_scope"):
+            extra.append(Field("Required scope", "details.required_scope", wrap=True))
+        elif _required_scopes(details):
+            extra.append(
+                Field("Required scopes", ".", lambda _: " ".join(_required_scopes(details)), wrap=True)
+            )
+        extra.append(Field("Resume with", "run_id", lambda v: f"openflows runs resume {v}"))
+    elif (failure := failure_of(run)) is not None:
+        where = f" (state {failure.state})" if failure.state else ""
+        extra.append(Field("Error", ".", lambda _: failure.error + where))
+        if failure.reason:
+            extra.append(Field("Cause", ".", lambda _: failure.reason, wrap=True))
+        if failure.has_more:
+            extra.append(Field("Whole cause", "run_id", lambda v: f"openflows runs show {v} --format json"))
+    elif details.get("code") and status != "ACTIVE":
+        extra.append(Field("Details", "details.code"))
+    elif details.get("code") == "FlowRedriven" and isinstance(details.get("details"), dict):
+        extra.append(Field("Redriven", ".", lambda _: _redriven(details["details"])))
+    return RUN_FIELDS + extra
+
+
+def _redriven(info: dict[str, Any]) -> str:
+    return f"from state {info.get('state_name')} (redrive {info.get('redrive_count')})"
+
+
+def _required_scopes(details: dict[str, Any]) -> list[str]:
+    """The scopes a GARE-style `details` asks consent for (`authorization_parameters.required_scopes`)."""
+    params = details.get("authorization_parameters")
+    scopes = params.get("required_scopes") if isinstance(params, dict) else None
+    return [str(scope) for scope in scopes] if isinstance(scopes, list) else []
+
+
+def _waiting(run: dict[str, Any]) -> str:
+    details = run.get("details") or {}
+    code, description = details.get("code"), details.get("description")
+    return ": ".join(str(part) for part in (code, description) if part) or "a resume"
 
 
 @client_command(app, "logs")
@@ -220,7 +389,7 @@ def cancel_command(opts: ClientOptions, run_id: RunId) -> None:
     Example: openflows runs cancel 0b8e3f5c-...
     """
     run = opts.flows_client().cancel_run(run_id)
-    display(run.data, format=opts.format, fields=RUN_FIELDS)
+    display(run.data, format=opts.format, fields=run_fields(run.data))
 
 
 @client_command(app, "resume")
@@ -239,7 +408,28 @@ def resume_command(
         from .watch import watch_command_run
 
         raise typer.Exit(watch_command_run(opts, run_id))
-    display(run.data, format=opts.format, fields=RUN_FIELDS)
+    display(run.data, format=opts.format, fields=run_fields(run.data))
+
+
+@client_command(app, "redrive")
+def redrive_command(
+    opts: ClientOptions,
+    run_id: RunId,
+    watch: Annotated[bool, typer.Option("--watch", "-w", help="Follow the run after redriving.")] = False,
+) -> None:
+    """Run a FAILED run again from the state that failed, with the input it had there (an OpenFlows
+    extension). The states that succeeded are not run again; the run keeps the definition it started with.
+
+    Example: openflows runs redrive 0b8e3f5c-... --watch
+    """
+    flow_id = opts.flows_client().get_run(run_id).data["flow_id"]
+    # the flow's own scope: the run's user may have to let it act as them again
+    run = opts.specific_client(flow_id).redrive_run(run_id)
+    if watch:
+        from .watch import watch_command_run
+
+        raise typer.Exit(watch_command_run(opts, run_id))
+    display(run.data, format=opts.format, fields=run_fields(run.data))
 
 
 @client_command(app, "update")
@@ -252,10 +442,18 @@ def update_command(
     ] = None,
     manager: Principals = None,
     monitor: Principals = None,
+    notify_on: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--notify-on",
+            help="New activity notification policy: INACTIVE, SUCCEEDED, FAILED; repeatable; '' for none.",
+        ),
+    ] = None,
 ) -> None:
-    """Update a run's label, tags, managers or monitors (a list option replaces; pass '' to clear).
+    """Update a run's label, tags, managers, monitors or activity notification policy (a list option
+    replaces; pass '' to clear).
 
-    Example: openflows runs update 0b8e3f5c-... --label nightly --tag prod --tag v2
+    Example: openflows runs update 0b8e3f5c-... --label nightly --tag prod --notify-on FAILED
     """
 
     def clean(values: list[str] | None) -> list[str] | None:
@@ -267,8 +465,13 @@ def update_command(
         "run_managers": clean(manager),
         "run_monitors": clean(monitor),
     }
-    run = opts.flows_client().update_run(run_id, **{k: v for k, v in kwargs.items() if v is not None})
-    display(run.data, format=opts.format, fields=RUN_FIELDS)
+    extra = {}
+    if notify_on is not None:
+        extra["activity_notification_policy"] = {"status": [s.upper() for s in clean(notify_on) or []]}
+    run = opts.flows_client().update_run(
+        run_id, **{k: v for k, v in kwargs.items() if v is not None}, additional_fields=extra or None
+    )
+    display(run.data, format=opts.format, fields=run_fields(run.data))
 
 
 @client_command(app, "delete")
@@ -298,13 +501,19 @@ def watch_command(
 
 
 @client_command(app, "graph")
-def graph_command(opts: ClientOptions, run_id: RunId) -> None:
+def graph_command(
+    opts: ClientOptions,
+    run_id: RunId,
+    dot: Annotated[
+        bool, typer.Option("--dot", help="Print Graphviz DOT, states filled by what the run did.")
+    ] = False,
+) -> None:
     """Draw the run's state machine, states coloured by what the run did (done, running, failed, not
     reached).
 
-    Example: openflows runs graph 0b8e3f5c-...
+    Example: openflows runs graph 0b8e3f5c-... --dot | dot -Tpng > run.png
     """
-    from .graph import print_graph, state_marks
+    from .graph import print_graph, state_marks, to_dot
 
     client = opts.flows_client()
     definition = client.get_run_definition(run_id).data["definition"]
@@ -313,6 +522,9 @@ def graph_command(opts: ClientOptions, run_id: RunId) -> None:
         return
     entries = list(client.paginated.get_run_logs(run_id, limit=100).items())
     status = client.get_run(run_id).data["status"]
+    if dot:
+        typer.echo(to_dot(definition, marks=state_marks(entries, status), title=run_id), nl=False)
+        return
     print_graph(definition, marks=state_marks(entries, status))
 
 

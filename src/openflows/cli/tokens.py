@@ -26,7 +26,11 @@ def create_command(
         typer.Option(
             "--scope",
             help="Scope the token holds: all, manage_flows, view_flows, run, run_status, run_manage, "
-            "a full scope string, a flow id (its flow scope) or *; repeatable. Default: every scope.",
+            "a built-in provider's name (transfer, hello_world, ...: the scope that provider requires), "
+            "a full scope string, a flow id (its flow scope) or *; repeatable. Default: every scope. "
+            "A flow's scope is consented to for the person, with what the flow's steps do as them (its "
+            "dependent scopes, as they are now), so the runs the token starts act as that person; "
+            "timer[FLOW_ID] likewise for the flow timers the token creates (it holds the timer scope).",
         ),
     ] = None,
     email: Annotated[str | None, typer.Option("--email", help="Email address of the identity.")] = None,
@@ -71,6 +75,11 @@ def create_command(
     for group_name, urn in zip(result["groups"], result["group_urns"], strict=True):
         typer.echo(f"Member of group {group_name} ({urn}).")
     typer.echo(f"Scopes: {' '.join(result['scopes'])}")
+    if result["consent_ids"]:
+        typer.echo(
+            f"Consented, for {result['username']}, to the flow scope(s) with their dependent scopes "
+            f"(consents {', '.join(map(str, result['consent_ids']))}; see `openflows consents list`)."
+        )
     typer.echo(f"Token id: {result['token_id']} (use it to revoke the token)")
     typer.echo(result["token"])
 
@@ -87,8 +96,8 @@ def _create_token(
     expires_in: int | None,
     now: dt.datetime,
 ) -> dict[str, Any]:
-    from ..auth.principal import group_urn, identity_urn
     from ..auth.tokens import create_token
+    from ..shared.urns import group_urn, identity_urn
     from ..store.identities import add_group_member, ensure_group, ensure_identity
 
     identity = ensure_identity(conn, username, email=email, name=name, now=now)
@@ -110,6 +119,7 @@ def _create_token(
         "groups": groups,
         "group_urns": group_urns,
         "scopes": list(row.scopes),
+        "consent_ids": [int(value) for value in row.consent_ids or []],
         "expires_at": row.expires_at.isoformat() if row.expires_at else None,
     }
 

@@ -3,6 +3,11 @@ and print each problem like a compiler, `FILE:LINE:COLUMN: state NAME: field FIE
 
 Validation is always local (no server, no token): it uses the same library as the server, so the verdict is
 the server's. Lines are found by re-reading the file as YAML (a superset of JSON) and following `loc`.
+
+Warnings (what is valid but probably wrong: an action URL that is a near miss of a Globus-hosted provider) are
+printed after the problems as `FILE:LINE:COLUMN: state NAME: field FIELD: warning: message`; they do not
+change the exit status. `print_definition_warnings` prints them for the commands that send a definition to a
+server (`flows create`, `flows update`, `dev run`).
 """
 
 from __future__ import annotations
@@ -13,43 +18,34 @@ from typing import Any
 import typer
 
 from .common import CLIError
-from .params import load_document
-
-
-def locate(text: str, loc: tuple[Any, ...]) -> tuple[int, int] | None:
-    """1-based (line, column) of the node at `loc` in a JSON/YAML text, or of its nearest ancestor."""
-    import yaml
-
-    try:
-        node = yaml.compose(text)
-    except yaml.YAMLError:
-        return None
-    if node is None:
-        return None
-    mark = node.start_mark
-    for part in loc:
-        child = None
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                if key.value == str(part):
-                    child, mark = value, key.start_mark  # point at the key: `Next:`, `Greet:`
-                    break
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
-            child = node.value[part]
-            mark = child.start_mark
-        if child is None:
-            break
-        node = child
-    return mark.line + 1, mark.column + 1
+from .params import load_document, locate
 
 
 def describe_loc(loc: tuple[Any, ...]) -> str:
-    """`state NAME: field A.B` for ("States", NAME, "A", "B"), else the dotted path."""
-    parts = [str(p) for p in loc]
+    """`state NAME: field A.B` for ("States", NAME, "A", "B"), else the dotted path. A state inside a Map or a
+    Parallel is named with its enclosing states: `state Fan > X: field Next`, `state Both > branch 1 > B`."""
+    parts = list(loc)
     if len(parts) >= 2 and parts[0] == "States":
-        rest = ".".join(parts[2:])
-        return f"state {parts[1]}" + (f": field {rest}" if rest else "")
-    return f"field {'.'.join(parts)}" if parts else "definition"
+        names, i = [str(parts[1])], 2
+        while True:
+            if parts[i : i + 1] in (["Iterator"], ["ItemProcessor"]) and parts[i + 1 : i + 2] == ["States"]:
+                if len(parts) <= i + 2:
+                    break
+                names.append(str(parts[i + 2]))
+                i += 3
+            elif (
+                parts[i : i + 1] == ["Branches"]
+                and len(parts) > i + 3
+                and isinstance(parts[i + 1], int)
+                and parts[i + 2] == "States"
+            ):
+                names += [f"branch {parts[i + 1]}", str(parts[i + 3])]
+                i += 4
+            else:
+                break
+        rest = ".".join(str(p) for p in parts[i:])
+        return f"state {' > '.join(names)}" + (f": field {rest}" if rest else "")
+    return f"field {'.'.join(str(p) for p in parts)}" if parts else "definition"
 
 
 def _read(value: str, what: str) -> tuple[Any, str, str | None]:
@@ -60,8 +56,13 @@ def _read(value: str, what: str) -> tuple[Any, str, str | None]:
     return document, source, text
 
 
-def validate_files(definition: str, input_schema: str | None, *, strict: bool, format: str) -> int:
-    """Validate; print problems; return the exit status (0 valid, 1 problems)."""
+def validate_files(
+    definition: str, input_schema: str | None, *, strict: bool, format: str, portable: bool = False
+) -> int:
+    """Validate; print problems (and with `portable`, each use of an OpenFlows extension: notes, which do
+    not change the exit status); return the exit status (0 valid, 1 problems)."""
+    from ..language.portability import portability_entries, portability_notes
+    from ..language.provider_urls import action_url_warnings
     from ..language.schema_check import validate_input_schema
     from ..language.validation import validate_definition
 
@@ -70,6 +71,8 @@ def validate_files(definition: str, input_schema: str | None, *, strict: bool, f
         found: list[tuple[str, str | None, Any]] = [
             (source, text, problem) for problem in validate_definition(document, strict=strict)
         ]
+        warnings = [(source, text, warning) for warning in action_url_warnings(document)]
+        notes = [(source, text, note) for note in portability_notes(document)] if portable else []
         if input_schema is not None:
             schema, schema_source, schema_text = _read(input_schema, "input schema")
             found += [(schema_source, schema_text, p) for p in validate_input_schema(schema)]
@@ -82,19 +85,52 @@ def validate_files(definition: str, input_schema: str | None, *, strict: bool, f
                 {
                     "valid": not found,
                     "problems": [{"file": src, **problem.as_dict()} for src, _, problem in found],
+                    "warnings": [{"file": src, **warning.as_dict()} for src, _, warning in warnings],
+                    **(
+                        {"portability": [{"file": source, **e} for e in portability_entries(document)]}
+                        if portable
+                        else {}
+                    ),
                 },
                 indent=2,
             )
         )
         return 1 if found else 0
     for src, text, problem in found:
-        where = src
-        position = locate(text, problem.loc) if text is not None else None
-        if position is not None:
-            where += f":{position[0]}:{position[1]}"
-        typer.echo(f"{where}: {describe_loc(problem.loc)}: {problem.msg}")
+        typer.echo(f"{_where(src, text, problem.loc)}: {describe_loc(problem.loc)}: {problem.msg}")
+    for src, text, warning in warnings:
+        typer.echo(f"{_where(src, text, warning.loc)}: {describe_loc(warning.loc)}: warning: {warning.msg}")
+    for src, text, note in notes:
+        typer.echo(f"{_where(src, text, note.loc)}: {describe_loc(note.loc)}: not portable: {note.msg}")
     if found:
         typer.echo(f"{len(found)} problem{'s' if len(found) != 1 else ''} found.", err=True)
         return 1
-    typer.echo(f"{source}: valid.")
+    count = f" ({len(warnings)} warning{'s' if len(warnings) != 1 else ''})" if warnings else ""
+    if portable:
+        count += (
+            f"; uses {len(notes)} OpenFlows extension{'s' if len(notes) != 1 else ''}"
+            if notes
+            else "; portable to Globus"
+        )
+    typer.echo(f"{source}: valid{count}.")
     return 0
+
+
+def _where(source: str, text: str | None, loc: tuple[Any, ...]) -> str:
+    position = locate(text, loc) if text is not None else None
+    return f"{source}:{position[0]}:{position[1]}" if position is not None else source
+
+
+def print_definition_warnings(document: Any, role: str = "definition") -> None:
+    """`Warning: FILE:LINE:COLUMN: $.definition.PATH: message` on stderr for each warning about a definition
+    a command is about to send (the server would accept it; the run would probably not do what was meant)."""
+    from ..language.provider_urls import action_url_warnings
+    from .errors import json_path
+    from .params import loaded_document
+
+    loaded = loaded_document(role)
+    for warning in action_url_warnings(document):
+        where = json_path((role, *warning.loc))
+        if loaded is not None and loaded.is_file:
+            where = f"{_where(loaded.source, loaded.text, warning.loc)}: {where}"
+        typer.echo(f"Warning: {where}: {warning.msg}", err=True)

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from .describe import CANCELLED, failure_of, format_size, status_text
 from .output import format_duration, parse_time
 
 TERMINAL_STATUSES = frozenset({"SUCCEEDED", "FAILED", "ENDED"})
@@ -38,8 +39,10 @@ class StateLine:
 class RunView:
     """What the watch shows, built from log entries (`ingest`) and the run document (`update_run`)."""
 
-    def __init__(self, run_id: str) -> None:
+    def __init__(self, run_id: str, *, debug: bool = False) -> None:
         self.run_id = run_id
+        #: show a failure's whole cause, not only its reason
+        self.debug = debug
         self.run: dict[str, Any] = {}
         self.states: list[StateLine] = []
         self.seen = 0
@@ -86,21 +89,36 @@ class RunView:
             return ["Run succeeded"]
         if code == "FlowFailed":
             self.error, self.ended_code = details, code
-            if line is not None and line.outcome == "running":
+            if line is not None and line.outcome in ("running", "retrying"):
                 line.outcome, line.finished = "failed", when
             return [f"Run failed: {details.get('error')}"]
         if code == "FlowCanceled":
             self.ended_code = code
-            return ["Run canceled"]
+            for state in self.states:
+                if state.outcome in ("running", "retrying"):
+                    state.outcome, state.finished = "cancelled", when
+            return ["Run cancelled"]
         if code == "FlowInactive":
             self.inactive = details.get("details")
             return ["Run is INACTIVE (waiting; see `openflows runs resume`)"]
         if code == "FlowResumed":
             self.inactive = None
             return ["Run resumed"]
+        if code == "FlowRedriven":  # the failure before it is over: the run goes on from `state_name`
+            self.error = self.ended_code = None
+            return [f"Run redriven from state {name} (redrive {details.get('redrive_count')})"]
         if not name:
             return []
         state_type = str(details.get("state_type") or "")
+        if code == "AwaitWebInputStarted":
+            self.states.append(StateLine(name, state_type, when, note="waiting for an answer"))
+            web_input = (
+                (details.get("input") or {}).get("WebInputId")
+                if isinstance(details.get("input"), dict)
+                else None
+            )
+            hint_text = f"; see `openflows web-inputs show {web_input}`" if web_input else ""
+            return [f"▶ {name} ({state_type}) waits for an answer{hint_text}"]
         if code.endswith("Started"):
             self.states.append(StateLine(name, state_type, when))
             return [f"▶ {name} ({state_type}) started"]
@@ -108,7 +126,7 @@ class RunView:
             if line is None:
                 line = StateLine(name, state_type, when)
                 self.states.append(line)
-            line.finished, line.outcome = when, "done"
+            line.finished, line.outcome, line.note = when, "done", ""
             self._progress(line, details.get("output"))
             return [f"✓ {name} finished in {format_duration(_seconds(line.started, when))}"]
         if code == "ActionPolled" and line is not None:
@@ -119,8 +137,14 @@ class RunView:
             self._progress(line, details.get("output"))
             return [f"✗ {name} failed"]
         if code.endswith("Retrying") and line is not None:
-            line.outcome, line.note = "retrying", str(entry.get("description") or "")
-            return [f"↻ {name}: {line.note}"]
+            note = str(entry.get("description") or "")
+            prefix = f"State {name} of type {state_type}: "
+            if code == "ActionProviderRetrying" and note.startswith(prefix):
+                note = note[
+                    len(prefix) :
+                ]  # "The action provider at … could not be reached: …; trying again …"
+            line.outcome, line.note = "retrying", note
+            return [f"↻ {name}: {note}"]
         if code == "ExceptionCaught" and line is not None:
             line.finished, line.outcome = when, "caught"
             return [f"✗ {name}: {entry.get('description')}"]
@@ -140,7 +164,9 @@ class RunView:
         from rich.text import Text
 
         now = now or dt.datetime.now(dt.UTC)
-        title = Text.assemble(("Run ", "bold"), (self.run_id, "cyan"), "  ", _status_text(self.status))
+        title = Text.assemble(
+            ("Run ", "bold"), (self.run_id, "cyan"), "  ", _status_text(status_text(self.run) or self.status)
+        )
         if self.run.get("flow_title"):
             title.append(f"  ({self.run['flow_title']})", style="dim")
         table = Table.grid(padding=(0, 2))
@@ -158,7 +184,8 @@ class RunView:
                 done = int(progress.get("files_transferred") or 0) + int(progress.get("files_skipped") or 0)
                 bar = ProgressBar(total=max(files, 1), completed=min(done, max(files, 1)), width=24)
                 grid = Table.grid(padding=(0, 1))
-                grid.add_row(bar, Text(f"{done}/{files} files, {_size(progress.get('bytes_transferred'))}"))
+                moved = format_size(progress.get("bytes_transferred"))
+                grid.add_row(bar, Text(f"{done}/{files} files, {moved}"))
                 extra = grid
             table.add_row(
                 Text(mark, style=style),
@@ -173,12 +200,34 @@ class RunView:
             parts.append(Text("Output:", style="bold green"))
             parts.append(Text(json.dumps(self.output, indent=2)))
         elif self.error is not None:
-            parts.append(Text(f"Error: {self.error.get('error')}", style="bold red"))
-            cause = self.error.get("cause")
-            parts.append(Text(f"Cause: {cause if isinstance(cause, str) else json.dumps(cause)}"))
+            parts += self._failure()
         elif self.ended_code == "FlowCanceled":
-            parts.append(Text("Canceled.", style="bold red"))
+            parts.append(Text("Cancelled.", style="bold red"))
         return Group(*parts)
+
+    def _failure(self) -> list[Any]:
+        """The error, then its reason on one line, then where the rest is (or, with debug, the rest)."""
+        from rich.text import Text
+
+        failure = failure_of(self.error or {})
+        if failure is None:  # pragma: no cover - FlowFailed always has details
+            return [Text("Failed.", style="bold red")]
+        where = f" (state {failure.state})" if failure.state else ""
+        parts: list[Any] = [Text(f"Error: {failure.error}{where}", style="bold red")]
+        if failure.reason:
+            parts.append(Text(f"Cause: {failure.reason}"))
+        if failure.has_more:
+            if self.debug:
+                parts.append(Text("The whole cause:", style="dim"))
+                parts.append(Text(json.dumps(failure.cause, indent=2, ensure_ascii=False)))
+            else:
+                parts.append(
+                    Text(
+                        f"The whole cause: openflows runs show {self.run_id} --format json (or --debug here)",
+                        style="dim",
+                    )
+                )
+        return parts
 
 
 _OUTCOMES = {
@@ -187,13 +236,19 @@ _OUTCOMES = {
     "failed": ("✗", "red"),
     "retrying": ("↻", "yellow"),
     "caught": ("✗", "magenta"),
+    "cancelled": ("■", "red"),
 }
 
 
 def _status_text(status: str) -> Any:
     from rich.text import Text
 
-    style = {"SUCCEEDED": "bold green", "FAILED": "bold red", "INACTIVE": "bold yellow"}.get(status, "bold")
+    style = {
+        "SUCCEEDED": "bold green",
+        "FAILED": "bold red",
+        CANCELLED: "bold red",
+        "INACTIVE": "bold yellow",
+    }.get(status, "bold")
     return Text(status, style=style)
 
 
@@ -201,15 +256,6 @@ def _seconds(start: dt.datetime | None, end: dt.datetime | None) -> float | None
     if start is None or end is None:
         return None
     return max((end - start).total_seconds(), 0.0)
-
-
-def _size(value: Any) -> str:
-    size = float(value or 0)
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size} B"  # pragma: no cover
 
 
 def exit_status(view: RunView) -> int:
@@ -226,10 +272,12 @@ def watch_run(
     sleep: Callable[[float], None] = time.sleep,
     on_frame: Callable[[RunView], None] | None = None,
     live: bool | None = None,
+    debug: bool = False,
 ) -> RunView:
     """Poll the run until it ends, showing it on `console`; return the view. `on_frame` sees each frame
-    (tests record them). KeyboardInterrupt propagates to the caller, which detaches."""
-    view = RunView(run_id)
+    (tests record them). KeyboardInterrupt propagates to the caller, which detaches. `debug` shows a
+    failure's whole cause."""
+    view = RunView(run_id, debug=debug)
     live = console.is_terminal if live is None else live
 
     def poll() -> list[str]:
@@ -257,7 +305,7 @@ def watch_run(
         if view.finished:
             break
         sleep(interval)
-    console.print(view.render())
+    console.print(view.render(), soft_wrap=True)  # long lines (a cause, JSON) are not cut into pieces
     return view
 
 
@@ -267,7 +315,7 @@ def watch_command_run(opts: Any, run_id: str, *, interval: float = 1.0) -> int:
 
     console = make_console(stderr=opts.format == "json")  # stdout stays the JSON document
     try:
-        view = watch_run(opts.flows_client(), run_id, console=console, interval=interval)
+        view = watch_run(opts.flows_client(), run_id, console=console, interval=interval, debug=opts.debug)
     except KeyboardInterrupt:
         console.print(f"Detached; the run goes on. Follow it again with: openflows runs watch {run_id}")
         return DETACHED

@@ -5,6 +5,19 @@
 executor's run loading, stepping and committing (`_load`, `_step`, `_commit`, `_complete`) and its action
 client. Each handler calls a provider at most once, outside any transaction, then commits one step guarded
 by the item's lease and the run's version.
+
+Who a call acts as (`_credentials`, issue 14), when the executor has `delegations`:
+- `RunAs: "User"` (the default): the run's user, with an access token for the state's scope from the run's
+  delegation (`engine.delegation`); `_tokens.User` from the run input when nothing is delegated for that
+  scope; a run holding no delegation at all (started before delegation existed) keeps the old rule: built-in
+  providers act as the run's owner. When the delegation is gone (consent withdrawn), the run goes INACTIVE at
+  that state with a GARE `details` (`ConsentRequired`) instead of calling the provider; resuming it with a
+  fresh token obtains the delegation again (api/runs.py) and calls again.
+- `RunAs: "Flow"`: the flow's own client identity, with a token issued to it for the state's scope.
+- a role name: the token the run input gives in `_tokens.<Role>` (redacted everywhere).
+Without `delegations` (engine tests, tools), calls act as the run's owner (or the flow for `RunAs: "Flow"`)
+and carry the `_tokens` of the state's role, as before.
+`revoke_tokens` items release the delegation of a run that ended (`Delegations.release`).
 """
 
 from __future__ import annotations
@@ -13,25 +26,40 @@ import datetime as dt
 import logging
 from typing import TYPE_CHECKING, Any
 
+from ..auth.delegation import ConsentRequired
+from ..language import runlog
+from ..language.iterations import all_parsed_states
 from ..language.model import (
     ActionRef,
     ActionStatus,
     ActionUnableToRun,
+    ApiAnswer,
     Cursor,
     Enter,
     Event,
     isoformat,
 )
 from ..providers.base import Caller
+from ..store import errors as store_errors
 from ..store import kinds
 from ..store import work as store
 from .actions import ActionClient, CallResult
+from .definitions import DefinitionUnavailable
+from .delegation import NO_DELEGATION
+from .fanout import delegating_run
+from .registered_apis import CallRequest, RegisteredApiCaller
+from .steps import Transition, action_request_fields, commit_plan, log_row
 
 if TYPE_CHECKING:
+    from ..shared.clock import Clock
+    from ..shared.metrics import Metrics
     from ..store.db import Database
-    from .clock import Clock
-    from .metrics import Metrics
+    from .delegation import Delegations
+    from .provider_scopes import ProviderScopes
     from .steps import PollPolicy
+
+#: what a call to a provider acts with: a trusted caller (no token system) and/or a bearer token
+Credentials = tuple[Caller | None, str | None]
 
 # the executor's logger: these lines are the executor's
 log = logging.getLogger("openflows.engine.executor")
@@ -56,12 +84,15 @@ class ActionItems:
     clock: Clock
     owner: str
     actions: ActionClient
+    registered_apis: RegisteredApiCaller
     metrics: Metrics
     poll: PollPolicy
+    delegations: Delegations | None
+    provider_scopes: ProviderScopes | None
 
-    # Also used, from Executor: _load, _complete, _step, _commit, _notify, _nudge, _extra.
+    # Also used, from Executor: _load, _complete, _step, _commit, _notify, _nudge, _extra, _definition, wake.
 
-    # -- ACTION_START --------------------------------------------------------------------------------------
+    # -- who a call acts as --------------------------------------------------------------------------------
 
     def _caller(self, run: store.RunForStep, run_as: str | None) -> Caller:
         if run_as == "Flow":
@@ -69,11 +100,77 @@ class ActionItems:
         return Caller(identity=run.run_owner)
 
     def _token(self, run: store.RunForStep, run_as: str | None) -> str | None:
-        """A bearer token for an external provider: the role token the run input supplies in `_tokens`."""
+        """The role token the run input supplies in `_tokens`."""
         tokens = run.input.get("_tokens") if isinstance(run.input, dict) else None
         if isinstance(tokens, dict) and run_as and isinstance(tokens.get(run_as), str):
             return tokens[run_as]
         return None
+
+    def _scope(self, run: store.RunForStep, state_name: str | None, action_url: str) -> str | None:
+        """The scope a call of the state needs (`engine.provider_scopes`)."""
+        state = self._definition(run).states.get(state_name or "")
+        explicit = getattr(state, "scope", None)
+        if self.provider_scopes is not None:
+            return self.provider_scopes.scope_of(action_url, explicit)
+        provider = self.actions.registry.resolve(action_url)
+        return (provider.globus_auth_scope if provider is not None else None) or explicit
+
+    def _credentials(
+        self,
+        run: store.RunForStep,
+        run_as: str | None,
+        state_name: str | None,
+        action_url: str,
+        *,
+        verify: bool = True,
+    ) -> Credentials | ConsentRequired:
+        """Who a call of the state acts as (see the module docstring); `verify=False` for best-effort calls
+        (see `Delegations.token_for`)."""
+        run_as = run_as or "User"
+        role_token = self._token(run, run_as)
+        if self.delegations is None:
+            return self._caller(run, run_as), role_token
+        if run_as == "Flow":
+            scope = self._scope(run, state_name, action_url)
+            return None, self.delegations.flow_token(run.flow_id, scope) or role_token
+        if run_as != "User":
+            return None, role_token
+        scope = self._scope(run, state_name, action_url)
+        token = self.delegations.token_for(delegating_run(run), run.flow_id, scope, verify=verify)
+        if isinstance(token, ConsentRequired):
+            return token
+        if token is NO_DELEGATION:  # started before delegation existed
+            return self._caller(run, run_as), role_token
+        return None, token or role_token
+
+    def _go_inactive(self, item: store.WorkItem, run: store.RunForStep, lost: ConsentRequired) -> None:
+        """The run's consent is gone: INACTIVE at its current state, with a GARE `details`, until a resume."""
+        now = self.clock.now()
+        state = Cursor.from_dict(run.cursor).state or ""
+        details = lost.inactive_details(state)
+        plan = Transition(
+            status="INACTIVE",
+            details=details,
+            cursor=run.cursor,
+            run_state=run.run_state,
+            completion_time=None,
+            log=(log_row(runlog.flow_inactive(isoformat(now), details)),),
+            next_items=(),
+        )
+        try:
+            self.db.transact(
+                commit_plan, run, plan, now=now, item_id=item.id, lease_owner=self.owner, continue_lease=None
+            )
+        except store_errors.ConcurrentUpdate:
+            self.db.transact(store.release_lease, item_id=item.id, owner=self.owner)
+            self.wake()
+            return
+        log.info(
+            "run %s: consent needed at state %s",
+            run.id,
+            state,
+            extra=self._extra("consent_required", item, status="INACTIVE"),
+        )
 
     def _do_action_start(self, item: store.WorkItem) -> None:
         run = self._load(item)
@@ -84,20 +181,26 @@ class ActionItems:
         if cursor.state != start.get("state") or cursor.action is not None:
             self._complete(item)
             return
-        request = {"request_id": start["request_id"], "body": start.get("body")}
+        if start.get("registered_api"):
+            self._call_registered_api(item, run, start)
+            return
+        fields = start.get("request_fields")
+        if not isinstance(fields, dict):  # an item queued before the fields were kept in the payload
+            fields = action_request_fields(run, start.get("run_as"))
+        request = {"request_id": start["request_id"], "body": start.get("body"), **fields}
+        credentials = self._credentials(run, start.get("run_as"), start.get("state"), start["action_url"])
+        if isinstance(credentials, ConsentRequired):
+            self._go_inactive(item, run, credentials)
+            return
         extra = self._extra("start_action", item, state=start.get("state"), request_id=start["request_id"])
         log.debug("starting action at %s", start["action_url"], extra=extra)
-        result = self.actions.start(
-            start["action_url"],
-            request,
-            caller=self._caller(run, start.get("run_as")),
-            token=self._token(run, start.get("run_as")),
-        )
+        caller, token = credentials
+        result = self.actions.start(start["action_url"], request, caller=caller, token=token)
         event: Event
         if result.ok:
             event = ActionStatus(result.status or {})
         elif result.outcome == "transient" and item.attempts < START_ATTEMPTS:
-            self._retry_later(item, result, "start_action_retry")
+            self._retry_later(item, result, "start_action_retry", shown=(run, start.get("state"), "start"))
             return
         else:
             event = ActionUnableToRun(
@@ -108,7 +211,85 @@ class ActionItems:
         if plan is None and result.ok:
             self._cancel_orphan(run, start, result)
 
-    def _retry_later(self, item: store.WorkItem, result: CallResult, action: str) -> None:
+    def _call_registered_api(
+        self, item: store.WorkItem, run: store.RunForStep, start: dict[str, Any]
+    ) -> None:
+        """One synchronous registered API call, then one step with its answer. A method that is not
+        idempotent is marked as being sent (in the item's payload) before it is sent; an item found so marked
+        (its worker died mid-call) is not sent again: the state fails with ActionFailedException."""
+        payload = item.payload or {}
+        extra = self._extra("call_registered_api", item, state=start.get("state"))
+        if payload.get("sent"):
+            event: Event = ApiAnswer(
+                False,
+                error="ActionFailedException",
+                cause={
+                    "code": "OutcomeUnknown",
+                    "description": "The call was being sent when its worker stopped; it is not sent again "
+                    "because its method is not idempotent. Check the API, then retry explicitly if needed.",
+                },
+                retry_safe=False,
+            )
+        else:
+
+            def mark_sent() -> bool:
+                return bool(
+                    self.db.transact(
+                        store.set_item_payload,
+                        item_id=item.id,
+                        owner=self.owner,
+                        payload={**payload, "sent": True},
+                    )
+                )
+
+            user_token = self._registered_api_user_token(run, start)
+            if isinstance(user_token, ConsentRequired):
+                self._go_inactive(item, run, user_token)
+                return
+            request = CallRequest(
+                api_id=str(start["registered_api"]),
+                parameters=start.get("body"),
+                run_input=run.input,
+                run_as=start.get("run_as") or "User",
+                wait_time=int(start.get("wait_time") or 300),
+                user_token=user_token,
+            )
+            event = self.registered_apis.call(request, before_send=mark_sent)
+            log.info(
+                "registered API %s: %s",
+                start["registered_api"],
+                "succeeded" if event.success else event.error,
+                extra={**extra, **{f"call_{k}": v for k, v in event.call.items()}},
+            )
+        decision = self._step(run, event)
+        self._commit(item, run, decision)
+
+    def _registered_api_user_token(
+        self, run: store.RunForStep, start: dict[str, Any]
+    ) -> str | ConsentRequired | None:
+        """For a `RunAs: "User"` call, the token the run's user delegated for the registered API's first
+        scope (None when the run holds no delegation or the API has no scope)."""
+        if self.delegations is None or (start.get("run_as") or "User") != "User":
+            return None
+        api = self.registered_apis.load(str(start["registered_api"]))
+        scopes = api.get("scopes") if isinstance(api, dict) else None
+        if not scopes:
+            return None
+        token = self.delegations.token_for(delegating_run(run), run.flow_id, str(scopes[0]))
+        if isinstance(token, ConsentRequired | str):
+            return token
+        return None
+
+    def _retry_later(
+        self,
+        item: store.WorkItem,
+        result: CallResult,
+        action: str,
+        *,
+        shown: tuple[store.RunForStep, str | None, str] | None = None,
+    ) -> None:
+        """Give the item back, due after the back-off. `shown` = (run, state name, call) also logs an
+        `ActionProviderRetrying` entry in the run's log, so people watching the run see the retry."""
         delay = backoff(item.attempts)
         log.warning(
             "action provider call failed (%s), retrying in %.0f s",
@@ -117,8 +298,47 @@ class ActionItems:
             extra=self._extra(action, item),
         )
         due = self.clock.now() + dt.timedelta(seconds=delay)
-        self.db.transact(store.release_lease, item_id=item.id, owner=self.owner, due_at=due)
+        if shown is None or not shown[1] or not self._log_retry(item, result, due, delay, *shown):
+            self.db.transact(store.release_lease, item_id=item.id, owner=self.owner, due_at=due)
         self._nudge(due)
+
+    def _log_retry(
+        self,
+        item: store.WorkItem,
+        result: CallResult,
+        due: dt.datetime,
+        delay: float,
+        run: store.RunForStep,
+        state_name: str | None,
+        call: str,
+        payload: dict[str, Any] | None = None,
+    ) -> bool:
+        """In one transaction: append `ActionProviderRetrying` to the run's log (guarded by the run's
+        version, like a step) and give the item back due at `due` (with `payload` when given). False when the
+        run changed meanwhile or the lease was lost (the caller then only gives the item back)."""
+        now = self.clock.now()
+        entry = runlog.action_provider_retrying(
+            isoformat(now),
+            str(state_name),
+            call=call,
+            error=result.error or {"code": "ActionProviderError", "description": "unknown error"},
+            attempt=item.attempts + 1 if call != "status" else None,
+            max_attempts=START_ATTEMPTS if call != "status" else None,
+            retry_at=isoformat(due),
+            delay_seconds=delay,
+        )
+        release: dict[str, Any] = {"due_at": due} if payload is None else {"due_at": due, "payload": payload}
+
+        def commit(conn: Any) -> None:
+            store.commit_transition(conn, run=run, now=now, log_entries=[log_row(entry)])
+            if not store.release_lease(conn, item_id=item.id, owner=self.owner, **release):
+                raise store_errors.ConcurrentUpdate(f"work item {item.id} is no longer leased")
+
+        try:
+            self.db.transact(commit)
+        except store_errors.ConcurrentUpdate:
+            return False
+        return True
 
     def _cancel_orphan(self, run: store.RunForStep, start: dict[str, Any], result: CallResult) -> None:
         """The run changed while its action was being started: if the run has ended, cancel that action."""
@@ -158,12 +378,12 @@ class ActionItems:
         if ref is None or ref.action_id != payload.get("action_id", ref.action_id):
             self._complete(item)
             return
-        result = self.actions.status(
-            ref.action_url,
-            ref.action_id,
-            caller=self._caller(run, ref.run_as),
-            token=self._token(run, ref.run_as),
-        )
+        credentials = self._credentials(run, ref.run_as, cursor.state, ref.action_url)
+        if isinstance(credentials, ConsentRequired):
+            self._go_inactive(item, run, credentials)
+            return
+        caller, token = credentials
+        result = self.actions.status(ref.action_url, ref.action_id, caller=caller, token=token)
         interval = payload.get("interval")
         status = self._status_from(result, ref)
         self.metrics.action_polls.inc(
@@ -176,13 +396,16 @@ class ActionItems:
             deadline = dt.datetime.fromisoformat(ref.deadline)
             if deadline > self.clock.now():
                 due = min(due, deadline)
-            self.db.transact(
-                store.release_lease,
-                item_id=item.id,
-                owner=self.owner,
-                due_at=due,
-                payload={**payload, "interval": next_interval},
+            # the first failed poll of a series is logged (the run log shows changes, not every poll)
+            new_payload = {**payload, "interval": next_interval, "unreachable": True}
+            delay = (due - self.clock.now()).total_seconds()
+            logged = not payload.get("unreachable") and self._log_retry(
+                item, result, due, delay, run, cursor.state, "status", payload=new_payload
             )
+            if not logged:
+                self.db.transact(
+                    store.release_lease, item_id=item.id, owner=self.owner, due_at=due, payload=new_payload
+                )
             self._nudge(due)
             return
         decision = self._step(run, ActionStatus(status))
@@ -217,10 +440,14 @@ class ActionItems:
             decision = self._step(run, Enter())
             self._commit(item, run, decision)
             return
-        caller, token = self._caller(run, ref.run_as), self._token(run, ref.run_as)
+        credentials = self._credentials(run, ref.run_as, cursor.state, ref.action_url)
+        if isinstance(credentials, ConsentRequired):
+            self._go_inactive(item, run, credentials)
+            return
+        caller, token = credentials
         result = self.actions.resume(ref.action_url, ref.action_id, caller=caller, token=token)
         if result.outcome == "transient" and item.attempts < START_ATTEMPTS:
-            self._retry_later(item, result, "resume_action_retry")
+            self._retry_later(item, result, "resume_action_retry", shown=(run, cursor.state, "resume"))
             return
         if not result.ok:  # resume unsupported or refused: look at the action as it is
             result = self.actions.status(ref.action_url, ref.action_id, caller=caller, token=token)
@@ -245,10 +472,14 @@ class ActionItems:
             self._complete(item)
             return
         run_as = payload.get("run_as")
-        call = self.actions.cancel if item.kind == kinds.ACTION_CANCEL else self.actions.release
-        result = call(
-            action_url, str(action_id), caller=self._caller(run, run_as), token=self._token(run, run_as)
+        credentials = self._credentials(
+            run, run_as, Cursor.from_dict(run.cursor).state, str(action_url), verify=False
         )
+        if isinstance(credentials, ConsentRequired):  # best effort: call without the user's token
+            credentials = (None, None)
+        caller, token = credentials
+        call = self.actions.cancel if item.kind == kinds.ACTION_CANCEL else self.actions.release
+        result = call(action_url, str(action_id), caller=caller, token=token)
         name = "cancel_action" if item.kind == kinds.ACTION_CANCEL else "release_action"
         if result.outcome == "transient" and item.attempts < SIDE_CALL_ATTEMPTS:
             self._retry_later(item, result, name)
@@ -261,6 +492,46 @@ class ActionItems:
             extra=self._extra(name, item, action_id=str(action_id), outcome=result.outcome),
         )
         self._complete(item)
+
+    # -- REVOKE_TOKENS ---------------------------------------------------------------------------------------
+
+    def _holds_delegation(self, run: store.RunForStep) -> bool:
+        """Whether the run may hold delegated tokens: its definition has a `RunAs: "User"` Action state (a
+        run of a definition without one never obtains any, so its end costs nothing more)."""
+        if self.delegations is None:
+            return False
+        try:
+            definition = self._definition(run)
+        except DefinitionUnavailable:  # its end is what matters: give back whatever it may hold
+            return True
+        if run.parent_run_id is not None:  # an iteration uses its root run's tokens (fanout.py)
+            return False
+        return any(
+            getattr(state, "type_name", None) == "Action" and getattr(state, "run_as", None) == "User"
+            for state in all_parsed_states(definition)
+        )
+
+    @staticmethod
+    def _revoke_item(run: store.RunForStep, now: dt.datetime) -> store.NewWorkItem:
+        return store.NewWorkItem(run_id=run.id, kind=kinds.REVOKE_TOKENS, due_at=now, payload=None)
+
+    def _do_revoke_tokens(self, item: store.WorkItem) -> None:
+        """A run ended: give back the tokens it held for its user, after its last calls to providers (a
+        failure is retried with back-off by `Executor._on_unexpected`)."""
+        if self.delegations is None:
+            self._complete(item)
+            return
+        with self.db.read() as conn:
+            pending = store.has_pending_side_call(conn, item.run_id)
+        if pending and item.attempts < SIDE_CALL_ATTEMPTS:  # they still need the user's token
+            due = self.clock.now() + dt.timedelta(seconds=1)
+            self.db.transact(store.release_lease, item_id=item.id, owner=self.owner, due_at=due)
+            self._nudge(due)
+            return
+        self.delegations.release(
+            item.run_id,
+            finish=lambda conn: store.complete_work_item(conn, item_id=item.id, owner=self.owner),
+        )
 
 
 def _provider_label(action_url: str) -> str:

@@ -8,11 +8,18 @@ error
   body `{"code", "description", ...}`;
 - `transient`: the provider could not be reached or failed (5xx, timeout) — the executor retries later.
 
+Who calls: the executor gives every call the bearer token of the state's identity (the run's user's
+delegated token for that provider's scope, the flow's own, or a role's from `_tokens`; issue 14), and, only
+where no token system is configured (engine tests, tools), a trusted `Caller`.
+- **Built-in providers** are called in process, but authenticate the token exactly as their HTTP routes do
+  (`authenticate`, then `providers.base.caller_for_principal`): they act as the token's identity, and a call
+  without a valid token, or with one lacking the provider's scope, is refused (`rejected`).
+
 External providers (over HTTP):
 - **Credentials.** The administrator maps URL prefixes to static bearer tokens (`credentials`, from
   `OPENFLOWS_PROVIDER_TOKENS`). A token is sent only to URLs with the same scheme, host and port as its prefix
-  and a path under the prefix's path; otherwise the run's own token for the state's role (`_tokens`) is sent,
-  if there is one. Redirects are never followed, so no token is replayed to another host.
+  and a path under the prefix's path; otherwise the state's token is sent, if there is one. Redirects are
+  never followed, so no token is replayed to another host.
 - **Introspection.** `describe(action_url)` fetches `GET {action_url}/` once and caches it
   (`INTROSPECTION_TTL_SECONDS`). A provider that says `synchronous: true` answers `/run` with a terminal
   status, so the engine never polls it; if it nevertheless answers ACTIVE, it is polled like any other.
@@ -40,8 +47,17 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from ..providers.base import Caller, Provider, ProviderError, ProviderRegistry, normalize_url
-from .clock import Clock, SystemClock
+from ..language.storable import escape
+from ..providers.base import (
+    Caller,
+    Provider,
+    ProviderError,
+    ProviderRegistry,
+    caller_for_principal,
+    normalize_url,
+)
+from ..shared.clock import Clock, SystemClock
+from ..store import errors as store_errors
 
 log = logging.getLogger(__name__)
 
@@ -96,8 +112,11 @@ class ActionClient:
         credentials: Mapping[str, str] | None = None,
         clock: Clock | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        authenticate: Callable[[str | None], Any] | None = None,
     ) -> None:
         self.registry = registry
+        #: bearer token -> principal (`auth.tokens.Authenticator.authenticate`), for the built-in providers
+        self._authenticate = authenticate
         self._http = http
         self._owns_http = http is None
         self._timeout = timeout
@@ -106,6 +125,11 @@ class ActionClient:
         self._sleep = sleep
         self._descriptions: dict[str, tuple[float, dict[str, Any] | None]] = {}
         self._descriptions_lock = threading.Lock()
+
+    @property
+    def credentials(self) -> list[tuple[str, str, str, str]]:
+        """The administrator's static tokens, parsed: (scheme, netloc, path prefix, token)."""
+        return list(self._credentials)
 
     def close(self) -> None:
         if self._http is not None and self._owns_http:
@@ -118,12 +142,12 @@ class ActionClient:
     # -- operations ----------------------------------------------------------------------------------------
 
     def start(
-        self, action_url: str, request: dict[str, Any], *, caller: Caller, token: str | None
+        self, action_url: str, request: dict[str, Any], *, caller: Caller | None, token: str | None
     ) -> CallResult:
         """`POST {action_url}/run` with the action request (`request_id`, `body`, ...)."""
         provider = self.registry.resolve(action_url)
         if provider is not None:
-            return self._builtin(provider, lambda: provider.run(request, caller)[0])
+            return self._builtin(provider, caller, token, lambda who: provider.run(request, who)[0])
         result = self._call("POST", action_url, "run", token=token, json_body=request)
         for _ in range(INLINE_RETRIES):
             if result.outcome != "transient":
@@ -164,42 +188,63 @@ class ActionClient:
         description = self.describe(action_url, token=token)
         return bool(description and description.get("synchronous") is True)
 
-    def status(self, action_url: str, action_id: str, *, caller: Caller, token: str | None) -> CallResult:
+    def status(
+        self, action_url: str, action_id: str, *, caller: Caller | None, token: str | None
+    ) -> CallResult:
         """`GET {action_url}/{action_id}/status`."""
         provider = self.registry.resolve(action_url)
         if provider is not None:
-            return self._builtin(provider, lambda: provider.status(action_id, caller))
+            return self._builtin(provider, caller, token, lambda who: provider.status(action_id, who))
         return self._call("GET", action_url, f"{action_id}/status", token=token)
 
-    def cancel(self, action_url: str, action_id: str, *, caller: Caller, token: str | None) -> CallResult:
+    def cancel(
+        self, action_url: str, action_id: str, *, caller: Caller | None, token: str | None
+    ) -> CallResult:
         """`POST {action_url}/{action_id}/cancel` (advisory)."""
         provider = self.registry.resolve(action_url)
         if provider is not None:
-            return self._builtin(provider, lambda: provider.cancel(action_id, caller))
+            return self._builtin(provider, caller, token, lambda who: provider.cancel(action_id, who))
         return self._call("POST", action_url, f"{action_id}/cancel", token=token)
 
-    def release(self, action_url: str, action_id: str, *, caller: Caller, token: str | None) -> CallResult:
+    def release(
+        self, action_url: str, action_id: str, *, caller: Caller | None, token: str | None
+    ) -> CallResult:
         """`POST {action_url}/{action_id}/release`."""
         provider = self.registry.resolve(action_url)
         if provider is not None:
-            return self._builtin(provider, lambda: provider.release(action_id, caller))
+            return self._builtin(provider, caller, token, lambda who: provider.release(action_id, who))
         return self._call("POST", action_url, f"{action_id}/release", token=token)
 
-    def resume(self, action_url: str, action_id: str, *, caller: Caller, token: str | None) -> CallResult:
+    def resume(
+        self, action_url: str, action_id: str, *, caller: Caller | None, token: str | None
+    ) -> CallResult:
         """`POST {action_url}/{action_id}/resume` (optional in the interface)."""
         provider = self.registry.resolve(action_url)
         if provider is not None:
-            return self._builtin(provider, lambda: provider.resume(action_id, caller))
+            return self._builtin(provider, caller, token, lambda who: provider.resume(action_id, who))
         return self._call("POST", action_url, f"{action_id}/resume", token=token)
 
     # -- transports ----------------------------------------------------------------------------------------
 
-    def _builtin(self, provider: Provider, call: Any) -> CallResult:
+    def _caller(self, provider: Provider, caller: Caller | None, token: str | None) -> Caller:
+        """Who calls a built-in provider: the token's identity (checked as over HTTP), else the trusted
+        `caller` the executor gave (no token system configured); raises `ProviderError`."""
+        if token is not None and self._authenticate is not None:
+            return caller_for_principal(self._authenticate(token), provider)
+        return caller_for_principal(None, provider) if caller is None else caller
+
+    def _builtin(
+        self, provider: Provider, caller: Caller | None, token: str | None, call: Callable[[Caller], Any]
+    ) -> CallResult:
         try:
-            doc = call()
+            doc = call(self._caller(provider, caller, token))
         except ProviderError as exc:
             outcome: Outcome = "transient" if exc.status_code >= 500 else "rejected"
             return CallResult(outcome, error=exc.body(), http_status=exc.status_code)
+        except store_errors.InvalidValue as exc:  # the same request would be refused again: no retry
+            return CallResult(
+                "rejected", error={"code": "ActionProviderError", "description": escape(str(exc))}
+            )
         except Exception as exc:  # a bug in a built-in provider, or its database is unavailable: retry later
             log.exception(
                 "built-in provider %s failed",

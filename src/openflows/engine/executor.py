@@ -23,6 +23,7 @@ Running it (`start()` / `stop()`, embedded in `openflows serve` or alone in `ope
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import os
@@ -35,63 +36,77 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from ..language.iterations import StartIterations, sub_definition
 from ..language.model import (
     Cursor,
     Decision,
     Enter,
     Event,
     Limits,
-    LogEntry,
     RunContext,
     Start,
     TimerFired,
-    isoformat,
 )
 from ..language.step import step
 from ..providers.base import ProviderRegistry
+from ..providers.config import ProviderSettings
+from ..providers.mail import Mailer
 from ..settings import Settings
+from ..shared.clock import Clock, SystemClock
+from ..shared.metrics import Metrics
+from ..store import claims as store_claims
 from ..store import errors as store_errors
 from ..store import kinds
 from ..store import work as store
 from ..store.db import Database
 from .action_items import ActionItems, backoff
 from .actions import ActionClient
-from .clock import Clock, SystemClock
 from .definitions import DefinitionCache, DefinitionUnavailable
-from .metrics import Metrics
+from .delegation import Delegations
+from .fanout import IterationItems
+from .human_items import HumanItems
 from .notify import WorkListener
-from .retention import PURGE_INTERVAL_SECONDS, purge_expired_runs, purge_released_actions
+from .provider_scopes import ProviderScopes
+from .redrive import REDRIVE_EVENT
+from .registered_apis import RegisteredApiCaller
+from .retention import (
+    purge_deleted_registered_apis,
+    purge_expired_codes,
+    purge_expired_runs,
+    purge_old_timer_results,
+    purge_released_actions,
+)
+from .run_endings import RunEndings
 from .steps import (
     MAIN_KINDS,
     PollPolicy,
     Transition,
     commit_plan,
-    failed_details,
     items_not_kept,
-    log_row,
     plan_transition,
 )
+from .timer_items import TimerItems
+from .worker_loops import WorkerLoops
 
 log = logging.getLogger(__name__)
 
-#: longest a worker sleeps before looking for due work enqueued by another process
-POLL_FALLBACK_SECONDS = 0.5  # seconds
-#: how often the reaper ends runs older than `run_max_duration_days`
-OVERDUE_CHECK_SECONDS = 60.0  # seconds
-#: most work items leased by one claim
-CLAIM_BATCH = 10  # items
-#: items an executor holds per worker thread (in progress or queued), so that claims come in batches
-PREFETCH_FACTOR = 2  # items per thread
 #: how long `stop()` lets items in progress finish before handing them back
 STOP_TIMEOUT_SECONDS = 10.0  # seconds
 #: claims of one item that raised unexpectedly before its run is failed (a bug: do not loop forever)
 MAX_ITEM_ATTEMPTS = 10  # attempts
+#: a claim looks for due timer items when the last claim saw one due by now, and at least this often
+#: (timer items another process made due since are found within it); other claims skip that statement
+TIMER_CLAIM_SECONDS = 0.25  # seconds
 
-_LOG_FLOW_TIMEOUT = "FlowTimeout"
 #: kinds whose handler starts something outside (an action, a resume): they read the run afresh rather than
 #: trust the claim's read, which may be older when the item waited in the queue
 _REREAD_KINDS = frozenset({kinds.ACTION_START, kinds.RESUME})
 _UNREAD: Any = object()
+
+
+def _never_storable(exc: Exception) -> bool:
+    """Whether `exc` says the database can never store a value of the step (a retry cannot help)."""
+    return isinstance(exc, store_errors.InvalidValue | UnicodeEncodeError)
 
 
 def default_owner() -> str:
@@ -99,8 +114,12 @@ def default_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-class Executor(ActionItems):
-    """Runs flows durably from the `work_items` table."""
+#: the base URL of links in notifications when neither the server nor the settings name one
+DEFAULT_PUBLIC_URL = "http://127.0.0.1:8765/"
+
+
+class Executor(ActionItems, HumanItems, TimerItems, IterationItems, RunEndings, WorkerLoops):
+    """Runs flows durably from the `work_items` table, and fires due timers (engine/timer_items.py)."""
 
     def __init__(
         self,
@@ -112,13 +131,35 @@ class Executor(ActionItems):
         owner: str | None = None,
         action_client: ActionClient | None = None,
         threads: int | None = None,
+        registered_apis: RegisteredApiCaller | None = None,
+        mailer: Mailer | None = None,
+        public_url: str | None = None,
+        delegations: Delegations | None = None,
+        provider_scopes: ProviderScopes | None = None,
     ) -> None:
+        """`mailer` sends notifications (default: the outbox under the settings' home) and `public_url` is
+        the base of the links they carry (default: the settings' public URL)."""
         self.db = db
+        #: runs' delegated tokens (None: calls act as the run's owner, for engine tests and tools)
+        self.delegations = delegations
+        #: the scope each Action state needs (None: built-in providers' and explicit ones only)
+        self.provider_scopes = provider_scopes
         self.settings = settings
         self.registry = registry
         self.clock = clock or SystemClock()
+        self.mailer = mailer or Mailer(
+            ProviderSettings(outbox_dir=settings.home / "outbox"), clock=self.clock
+        )
+        self.public_url = public_url or settings.public_url or DEFAULT_PUBLIC_URL
         self.owner = owner or default_owner()
         self.actions = action_client or ActionClient(registry)
+        self.registered_apis = registered_apis or RegisteredApiCaller(
+            db,
+            now=self.clock.now,
+            credentials=self.actions.credentials,
+            timeout=settings.registered_api_timeout_seconds,
+            max_response_bytes=settings.registered_api_max_response_bytes,
+        )
         self.threads = max(1, threads if threads is not None else settings.worker_threads)
         self.limits = Limits(max_run_state_bytes=settings.max_run_state_bytes)
         self.definitions = DefinitionCache(limits=self.limits)
@@ -141,6 +182,9 @@ class Executor(ActionItems):
         self._claimed_runs: dict[int, store.RunForStep | None] = {}
         #: the earliest due time of an unleased item, as the last claim saw it
         self._next_due: dt.datetime | None = None
+        #: the same for timer items, and when (monotonic) a claim last looked for due timer items
+        self._next_timer_due: dt.datetime | None = None
+        self._last_timer_claim = -TIMER_CLAIM_SECONDS
         #: the name of the side task that died, when one did (the executor then stops)
         self.failed_task: str | None = None
         self.listener = WorkListener(db, self._on_notify) if db.dialect == "postgresql" else None
@@ -266,7 +310,7 @@ class Executor(ActionItems):
         self.reap()
         processed = 0
         while processed < limit:
-            items = self.claim(limit=min(10, limit - processed))
+            items = self.claim(limit=min(10, limit - processed), timers=True)
             if not items:
                 break
             for item in items:
@@ -291,15 +335,29 @@ class Executor(ActionItems):
 
     # -- claiming and leases -------------------------------------------------------------------------------
 
-    def claim(self, *, limit: int = 1) -> list[store.WorkItem]:
+    def claim(self, *, limit: int = 1, timers: bool | None = None) -> list[store.WorkItem]:
         """Lease up to `limit` due items (at most one per run) to this executor. Their runs are read in the
         same transaction and kept for `process` (one transaction fewer per item), and the earliest due time
-        of the items left is remembered for the claim loop's sleep."""
+        of the items left is remembered for the claim loop's sleep. Due timer items are looked for when
+        `timers` says so, or by default when one is known to be due or TIMER_CLAIM_SECONDS have passed."""
         now = self.clock.now()
+        if timers is None:
+            known = self._next_timer_due
+            timers = (known is not None and known <= now) or (
+                time.monotonic() - self._last_timer_claim >= TIMER_CLAIM_SECONDS
+            )
+        if timers:
+            self._last_timer_claim = time.monotonic()
         claim = self.db.transact(
-            store.claim_with_runs, owner=self.owner, now=now, lease_seconds=self.lease_seconds, limit=limit
+            store_claims.claim_with_runs,
+            owner=self.owner,
+            now=now,
+            lease_seconds=self.lease_seconds,
+            limit=limit,
+            claim_timers=timers,
         )
         self._next_due = claim.next_due_at
+        self._next_timer_due = claim.next_timer_due_at
         for item in claim.items:
             self._claimed_runs[item.id] = claim.runs.get(item.run_id)
             self.metrics.claim_lag_seconds.observe(max((now - item.due_at).total_seconds(), 0.0))
@@ -336,11 +394,17 @@ class Executor(ActionItems):
         return renewed
 
     def purge(self) -> int:
-        """Delete ended runs older than the retention period; return how many."""
+        """Delete ended runs older than the retention period (and released provider actions, expired
+        authorization codes, registered APIs past their deletion time); return how many runs."""
         purged = purge_expired_runs(
             self.db, now=self.clock.now(), retention_days=self.settings.retention_days
         )
         purge_released_actions(self.db, now=self.clock.now(), retention_days=self.settings.retention_days)
+        purge_expired_codes(self.db, now=self.clock.now())
+        if self.delegations is not None:  # runs released or purged before their tokens were given back
+            self.delegations.release_ended()
+        purge_deleted_registered_apis(self.db, now=self.clock.now())
+        purge_old_timer_results(self.db, now=self.clock.now(), retention_days=self.settings.retention_days)
         if purged:
             self.metrics.runs_purged.inc(purged)
         return purged
@@ -361,6 +425,11 @@ class Executor(ActionItems):
                 kinds.RESUME: self._do_resume,
                 kinds.ACTION_CANCEL: self._do_side_call,
                 kinds.ACTION_RELEASE: self._do_side_call,
+                kinds.WEB_INPUT: self._do_web_input,
+                kinds.NOTIFY: self._do_notify,
+                kinds.REVOKE_TOKENS: self._do_revoke_tokens,
+                kinds.TIMER_FIRE: self._do_timer_fire,
+                kinds.CHILDREN: self._do_children,
             }.get(item.kind)
             if handler is None:
                 log.error("unknown work item kind %r", item.kind, extra=self._extra("drop_item", item))
@@ -381,8 +450,11 @@ class Executor(ActionItems):
     def _on_unexpected(self, item: store.WorkItem, exc: Exception) -> None:
         log.exception("work item %s (%s) failed", item.id, item.kind, extra=self._extra("item_error", item))
         try:
-            if item.attempts >= MAX_ITEM_ATTEMPTS:
-                if item.kind in MAIN_KINDS:
+            # a value the database refuses is refused again on every retry: fail the run at once
+            if item.attempts >= MAX_ITEM_ATTEMPTS or _never_storable(exc):
+                if item.kind == kinds.TIMER_FIRE:
+                    self._timer_gave_up(item, exc)
+                elif item.kind in MAIN_KINDS:
                     self._fail_run(item, "States.Runtime", f"The engine could not process this run: {exc}")
                 else:
                     self._complete(item)
@@ -396,7 +468,11 @@ class Executor(ActionItems):
     def _extra(self, action: str, item: store.WorkItem | None = None, **more: Any) -> dict[str, Any]:
         extra: dict[str, Any] = {"action": action}
         if item is not None:
-            extra.update(run_id=str(item.run_id), item_id=item.id, kind=item.kind, attempt=item.attempts)
+            extra.update(item_id=item.id, kind=item.kind, attempt=item.attempts)
+            if item.timer_id is not None:
+                extra["timer_id"] = str(item.timer_id)
+            else:
+                extra["run_id"] = str(item.run_id)
             payload = item.payload or {}
             state = payload.get("state") or (payload.get("start") or {}).get("state")
             if state:
@@ -426,10 +502,12 @@ class Executor(ActionItems):
 
     def _definition(self, run: store.RunForStep) -> Any:
         cached = self.definitions.peek(run.flow_id, run.flow_version)
-        if cached is not None:  # versions never change: no transaction needed
-            return cached
-        with self.db.read() as conn:
-            return self.definitions.get(conn, run.flow_id, run.flow_version)
+        if cached is None:
+            with self.db.read() as conn:
+                cached = self.definitions.get(conn, run.flow_id, run.flow_version)
+        if run.parent_state is not None:  # a child run: one iteration of a Map or Parallel (fanout.py)
+            return sub_definition(cached, run.parent_state, run.iteration or 0)
+        return cached
 
     def _context(self, run: store.RunForStep) -> RunContext:
         data = dict(run.context)
@@ -440,6 +518,8 @@ class Executor(ActionItems):
             fields["identities"] = tuple(fields["identities"] or ())
         if fields.get("token_info") is None:
             fields.pop("token_info", None)
+        fields["flow_title"] = str(fields.get("flow_title") or "")
+        fields["run_label"] = run.label
         return RunContext(**fields)
 
     def _step(self, run: store.RunForStep, event: Event, *, run_state: Any = None) -> Decision:
@@ -468,9 +548,23 @@ class Executor(ActionItems):
         """Plan and commit; None when the commit lost its lease or the run changed (the decision is
         discarded)."""
         now = self.clock.now()
+        pending = None
+        if isinstance(decision.outcome, StartIterations):  # iterations that need no I/O end in this step
+            decision, pending, now = self._fan_out(run, decision, now=now)  # (fanout.py)
         plan = plan_transition(
-            run, decision, now=now, poll=self.poll, poll_interval=poll_interval, next_change_at=next_change_at
+            run,
+            decision,
+            now=now,
+            poll=self.poll,
+            poll_interval=poll_interval,
+            next_change_at=next_change_at,
         )
+        if pending is not None:
+            plan = dataclasses.replace(
+                plan, iterations=pending.outcome, inline=pending.finished, contexts=pending.contexts
+            )
+        if plan.completion_time is not None and self._holds_delegation(run):
+            plan = dataclasses.replace(plan, next_items=(*plan.next_items, self._revoke_item(run, now)))
         # with its threads running, the executor goes on with the run's next step if it is due now (an action
         # to start): leased in the commit's transaction and queued here, with no claim in between
         continue_lease = self.lease_seconds if self._threads and not self._stop.is_set() else None
@@ -490,7 +584,10 @@ class Executor(ActionItems):
             self.db.transact(store.release_lease, item_id=item.id, owner=self.owner)
             self.wake()
             return None
-        level = logging.INFO if plan.completion_time is not None else logging.DEBUG
+        # a run's end is news (INFO); an iteration's is not (DEBUG): a 1,000-item Map would write 1,000 lines,
+        # and the log handler's lock then costs more than the iterations' commits
+        ended = plan.completion_time is not None and run.parent_run_id is None
+        level = logging.INFO if ended else logging.DEBUG
         log.log(
             level,
             "run %s: %s -> %s",
@@ -506,14 +603,24 @@ class Executor(ActionItems):
             ),
         )
         self.metrics.transitions.inc(decision.transitions)
-        if item.kind == kinds.STEP and (item.payload or {}).get("event", "start") == "start":
-            self.metrics.runs_started.inc()
-        if plan.completion_time is not None:
-            self.metrics.runs_finished.inc(status=plan.status)
+        if run.parent_run_id is None:  # an iteration (a child run) is not a run people count
+            event = (item.payload or {}).get("event", "start")
+            if item.kind == kinds.STEP and event == "start":
+                self.metrics.runs_started.inc()
+            elif item.kind == kinds.STEP and event == REDRIVE_EVENT:
+                self.metrics.runs_redriven.inc()
+            if plan.completion_time is not None:
+                self.metrics.runs_finished.inc(status=plan.status)
         if follow_up is not None:
             with self._in_progress_lock:
                 self._held.add(follow_up.id)
             self._queue.put(follow_up)
+        if plan.notice is not None or plan.web_inputs:  # notifications to send: due now
+            self.wake()
+        if plan.iterations is not None or (
+            plan.completion_time is not None and run.parent_run_id is not None
+        ):
+            self._notify()  # children to start, or a parent to wake (fanout.py)
         others = items_not_kept(plan.next_items, follow_up, now=now)  # the follow-up needs no claim
         if others:
             due = min(next_item.due_at for next_item in others)
@@ -563,225 +670,4 @@ class Executor(ActionItems):
 
     # -- ending runs -----------------------------------------------------------------------------------------
 
-    def _fail_run(
-        self, item: store.WorkItem, error: str, cause: str, *, run: store.RunForStep | None = None
-    ) -> None:
-        """End the item's run FAILED (engine-side failure) and drop its pending steps."""
-        if run is None:
-            with self.db.read() as conn:
-                run = store.load_run_for_step(conn, item.run_id)
-            if run is None or run.is_terminal:
-                self._complete(item)
-                return
-        now = self.clock.now()
-        state = Cursor.from_dict(run.cursor).state
-        entry = LogEntry(
-            isoformat(now),
-            "FlowFailed",
-            f"The Flow Instance failed with error {error}",
-            {"error": error, "cause": cause, "state_name": state},
-        )
-        self._end_run(
-            run,
-            status="FAILED",
-            details=failed_details(error, cause, state),
-            entry=entry,
-            item=item,
-        )
-
-    def _end_run(
-        self,
-        run: store.RunForStep,
-        *,
-        status: str,
-        details: dict[str, Any],
-        entry: LogEntry,
-        item: store.WorkItem | None,
-    ) -> bool:
-        now = self.clock.now()
-        cursor = Cursor.from_dict(run.cursor)
-        side: list[store.NewWorkItem] = []
-        if cursor.action is not None:
-            side.append(
-                store.NewWorkItem(
-                    run_id=run.id,
-                    kind=kinds.ACTION_CANCEL,
-                    due_at=now,
-                    payload={
-                        "action_url": cursor.action.action_url,
-                        "action_id": cursor.action.action_id,
-                        "request_id": cursor.action.request_id,
-                        "run_as": cursor.action.run_as,
-                    },
-                )
-            )
-        try:
-            self.db.transact(
-                store.commit_transition,
-                run=run,
-                now=now,
-                consumed_item_id=item.id if item is not None else None,
-                lease_owner=self.owner,
-                status=status,
-                details=details,
-                completion_time=now,
-                log_entries=[log_row(entry)],
-                next_items=side,
-                delete_pending=MAIN_KINDS,
-            )
-        except store_errors.ConcurrentUpdate:
-            return False
-        self.metrics.runs_finished.inc(status=status)
-        if side:
-            self._notify()
-        return True
-
-    def end_overdue_runs(self) -> int:
-        """End (status ENDED, code FlowTimeout) unfinished runs older than `run_max_duration_days`."""
-        now = self.clock.now()
-        limit_days = self.settings.run_max_duration_days
-        with self.db.read() as conn:
-            run_ids = store.list_overdue_runs(conn, started_before=now - dt.timedelta(days=limit_days))
-        ended = 0
-        for run_id in run_ids:
-            with self.db.read() as conn:
-                run = store.load_run_for_step(conn, run_id)
-            if run is None or run.is_terminal:
-                continue
-            description = f"The Flow run exceeded the maximum run duration of {limit_days} days"
-            details = {"code": "FlowTimeout", "description": description}
-            entry = LogEntry(
-                isoformat(now), _LOG_FLOW_TIMEOUT, description, {"max_duration_days": limit_days}
-            )
-            if self._end_run(run, status="ENDED", details=details, entry=entry, item=None):
-                ended += 1
-                log.info(
-                    "run %s ended: too old",
-                    run_id,
-                    extra={"action": "end_overdue_run", "run_id": str(run_id)},
-                )
-        return ended
-
     # -- threads ---------------------------------------------------------------------------------------------
-
-    def _claim_loop(self) -> None:
-        """Claim due items in batches for idle worker threads. A claim is a write transaction, so the loop
-        claims only when asked (`wake()`: the API enqueued, a commit enqueued work due now, a NOTIFY, a
-        reaped lease), when the earliest due time it knows of has come, or when `POLL_FALLBACK_SECONDS`
-        passed since the last claim (work enqueued by another process without a notification); otherwise
-        it sleeps until the first of these."""
-        capacity = self.threads * PREFETCH_FACTOR
-        last_claim = -POLL_FALLBACK_SECONDS
-        while not self._stop.is_set():
-            with self._cond:
-                generation = self._generation
-                requested, self._claim_requested = self._claim_requested, False
-            with self._in_progress_lock:
-                held = len(self._held)
-            if held > self.threads:  # every thread is busy and more items are queued: claim later, in bulk
-                if requested:
-                    with self._cond:
-                        self._claim_requested = True
-                self._wait(generation, POLL_FALLBACK_SECONDS)
-                continue
-            if not requested:
-                idle = self._idle_seconds(last_claim)
-                if idle > 0:
-                    self._wait(generation, idle)
-                    continue
-            limit = min(capacity - held, CLAIM_BATCH)
-            last_claim = time.monotonic()
-            try:
-                items = self.claim(limit=limit)
-            except Exception:
-                log.exception("claiming work failed", extra={"action": "claim_error", "owner": self.owner})
-                self._stop.wait(1.0)
-                continue
-            if self._stop.is_set():  # stopping: give back what was just claimed
-                if items:
-                    self._forget([i.id for i in items])
-                    self.db.transact(store.release_leases, owner=self.owner, item_ids=[i.id for i in items])
-                break
-            with self._in_progress_lock:
-                self._held.update(item.id for item in items)
-            for item in items:
-                self._queue.put(item)
-            if len(items) == limit:  # a full batch: more may be due
-                with self._cond:
-                    self._claim_requested = True
-
-    def _worker_loop(self) -> None:
-        while True:
-            item = self._queue.get()
-            if item is None:
-                return
-            if self._stop.is_set():  # stopping: hand it back instead of starting it
-                self._forget([item.id])
-                with self._in_progress_lock:
-                    self._held.discard(item.id)
-                try:
-                    self.db.transact(store.release_leases, owner=self.owner, item_ids=[item.id])
-                except Exception:
-                    log.exception("could not hand back an item", extra=self._extra("stop_executor", item))
-                continue
-            self.process(item)
-            self._nudge()  # a thread is free again: a claim held back for capacity may go ahead
-
-    def _idle_seconds(self, last_claim: float) -> float:
-        """How long the claim loop may sleep: until the earliest known due time or the polling fallback."""
-        timeout = POLL_FALLBACK_SECONDS - (time.monotonic() - last_claim)
-        due = self._next_due
-        if due is not None:
-            timeout = min(timeout, (due - self.clock.now()).total_seconds())
-        return max(timeout, 0.0)
-
-    def _wait(self, generation: int, timeout: float) -> None:
-        with self._cond:
-            if self._generation == generation and not self._stop.is_set():
-                self._cond.wait(timeout)
-
-    def _supervised(self, name: str, target: Callable[[], None]) -> Callable[[], None]:
-        """Run a side task; if it ends while the executor runs, stop the executor (it must not limp on)."""
-
-        def run() -> None:
-            try:
-                target()
-            except Exception:
-                log.exception("side task %s died", name, extra={"action": "side_task_error", "task": name})
-            if not self._stop.is_set():
-                self.failed_task = name
-                log.error(
-                    "side task %s stopped; stopping the executor",
-                    name,
-                    extra={"action": "side_task_error", "task": name},
-                )
-                self._stop.set()
-                self.wake()
-
-        return run
-
-    def _heartbeat_loop(self) -> None:
-        interval = max(self.lease_seconds / 3, 0.05)
-        while not self._stop.wait(interval):
-            try:
-                self.renew_leases()
-            except Exception:
-                log.exception("renewing leases failed", extra={"action": "heartbeat_error"})
-
-    def _reaper_loop(self) -> None:
-        interval = max(self.lease_seconds / 2, 0.05)
-        elapsed = 0.0
-        last_overdue = last_purge = -1e9
-        while not self._stop.wait(interval):
-            elapsed += interval
-            try:
-                if self.reap():
-                    self.wake()
-                if elapsed - last_overdue >= OVERDUE_CHECK_SECONDS:
-                    last_overdue = elapsed
-                    self.end_overdue_runs()
-                if elapsed - last_purge >= PURGE_INTERVAL_SECONDS:
-                    last_purge = elapsed
-                    self.purge()
-            except Exception:
-                log.exception("reaper failed", extra={"action": "reaper_error"})

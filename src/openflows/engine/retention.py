@@ -1,6 +1,10 @@
 """Retention: ended runs are deleted (with their logs, roles and work items) once they completed longer ago
 than the retention period (`OPENFLOWS_RETENTION_DAYS`, default 90; 0 keeps runs forever), and so are the
-built-in provider actions released longer ago than that.
+built-in provider actions released longer ago than that, and the results of timer occurrences that fired
+longer ago than that (the hosted Timers service keeps 90 days of a timer's activity). Authorization codes are
+deleted a day after they expired, whatever the retention period, and so are registered APIs whose deletion
+grace period (`OPENFLOWS_REGISTERED_API_DELETION_DAYS`) is over: from that time on the API answers 404 and
+flows that call it fail with `RegisteredAPINotFound`, so removing its row changes nothing a client can see.
 
 Workers call `purge_expired_runs` from their reaper task about once an hour. Deletes run in batches, each in
 its own short transaction, so a large purge never holds locks for long.
@@ -11,7 +15,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from ..store import work
+from ..store import auth_tokens, registered_apis, timers
+from ..store import retention as store_retention
 from ..store.db import Database
 
 log = logging.getLogger(__name__)
@@ -20,6 +25,8 @@ log = logging.getLogger(__name__)
 PURGE_BATCH = 500  # runs
 #: how often a worker purges
 PURGE_INTERVAL_SECONDS = 3600.0  # seconds
+#: authorization codes are kept this long after they expire (a replayed code can still revoke its tokens)
+EXPIRED_CODES_KEPT = dt.timedelta(days=1)
 
 
 def retention_cutoff(now: dt.datetime, retention_days: int) -> dt.datetime | None:
@@ -38,7 +45,7 @@ def purge_expired_runs(
         return 0
     total = 0
     for _ in range(max_batches):
-        deleted = db.transact(work.purge_finished_runs, completed_before=cutoff, limit=batch)
+        deleted = db.transact(store_retention.purge_finished_runs, completed_before=cutoff, limit=batch)
         total += deleted
         if deleted < batch:
             break
@@ -61,7 +68,7 @@ def purge_released_actions(
         return 0
     total = 0
     for _ in range(max_batches):
-        deleted = db.transact(work.purge_released_actions, released_before=cutoff, limit=batch)
+        deleted = db.transact(store_retention.purge_released_actions, released_before=cutoff, limit=batch)
         total += deleted
         if deleted < batch:
             break
@@ -72,4 +79,45 @@ def purge_released_actions(
             cutoff.isoformat(),
             extra={"action": "purge_actions", "count": total, "retention_days": retention_days},
         )
+    return total
+
+
+def purge_expired_codes(db: Database, *, now: dt.datetime) -> int:
+    """Delete the authorization codes that expired more than `EXPIRED_CODES_KEPT` ago; return how many."""
+    return db.transact(auth_tokens.delete_codes_expired_before, now - EXPIRED_CODES_KEPT)
+
+
+def purge_deleted_registered_apis(
+    db: Database, *, now: dt.datetime, batch: int = PURGE_BATCH, max_batches: int = 1000
+) -> int:
+    """Delete the registered APIs (and their role rows) whose scheduled deletion time has passed, `batch`
+    per transaction; return how many."""
+    total = 0
+    for _ in range(max_batches):
+        deleted = db.transact(registered_apis.purge_deleted, now=now, limit=batch)
+        total += deleted
+        if deleted < batch:
+            break
+    if total:
+        log.info(
+            "purged %d registered APIs past their deletion time",
+            total,
+            extra={"action": "purge_registered_apis", "count": total},
+        )
+    return total
+
+
+def purge_old_timer_results(
+    db: Database, *, now: dt.datetime, retention_days: int, batch: int = PURGE_BATCH, max_batches: int = 1000
+) -> int:
+    """Delete the results of timer occurrences that fired before the retention period; return how many."""
+    cutoff = retention_cutoff(now, retention_days)
+    if cutoff is None:
+        return 0
+    total = 0
+    for _ in range(max_batches):
+        deleted = db.transact(timers.purge_results, ran_before=cutoff, limit=batch)
+        total += deleted
+        if deleted < batch:
+            break
     return total

@@ -4,9 +4,13 @@
 status and `details`, the log rows and the next work items. `commit_decision` writes that plan with
 `store.work.commit_transition` in the caller's write transaction (optimistic `version` check, lease check).
 
-A run has one chain of "main" work items (STEP, ACTION_START, ACTION_POLL, RESUME): every transition deletes
-any other main item of the run and inserts exactly one next main item (or none when the run ends or waits for
-a resume). Side items (ACTION_CANCEL, ACTION_RELEASE) are independent best-effort calls.
+A run has one chain of "main" work items (STEP, ACTION_START, ACTION_POLL, RESUME, WEB_INPUT): every
+transition deletes any other main item of the run and inserts exactly one next main item (or none when the run
+ends or waits for a resume). Side items (ACTION_CANCEL, ACTION_RELEASE) are independent best-effort calls.
+
+What a transition causes besides the run row commits with it: the web inputs its CreateWebInput states opened
+(and a notification for each respondent), the closing of the run's open web inputs when it ends, and the
+activity notification its status change causes under the run's policy (`store.notifications`).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from ..language import runlog
+from ..language.iterations import StartIterations
 from ..language.model import (
     ActionRef,
     AwaitAction,
@@ -27,11 +32,14 @@ from ..language.model import (
     LogEntry,
     StartAction,
     Succeeded,
+    WaitForWebInput,
     WaitUntil,
     isoformat,
 )
-from ..language.redact import redact
 from ..store import kinds
+from ..store import notifications as store_notifications
+from ..store import web_inputs as store_web_inputs
+from ..store.notifications import NewNotification, activity_notice, enqueue_notifications
 from ..store.work import (
     LogRow,
     NewWorkItem,
@@ -41,11 +49,43 @@ from ..store.work import (
     commit_transition,
     lease_next_item,
 )
+from . import fanout
+from .run_details import failed_details, inactive_details, succeeded_details
 
 #: kinds that move a run forward; a run has at most one pending at a time
-MAIN_KINDS = (kinds.STEP, kinds.ACTION_START, kinds.ACTION_POLL, kinds.RESUME)
-#: best-effort calls about an action, independent of the run's progress
-SIDE_KINDS = (kinds.ACTION_CANCEL, kinds.ACTION_RELEASE)
+MAIN_KINDS = (
+    kinds.STEP,
+    kinds.ACTION_START,
+    kinds.ACTION_POLL,
+    kinds.RESUME,
+    kinds.WEB_INPUT,
+    kinds.CHILDREN,
+)
+#: best-effort calls about an action, and giving back an ended run's tokens: independent of the run's progress
+SIDE_KINDS = (kinds.ACTION_CANCEL, kinds.ACTION_RELEASE, kinds.REVOKE_TOKENS)
+#: longest `label` of an action request (spec/flows-language.md §11); a longer run label is cut
+MAX_ACTION_LABEL = 64  # characters
+
+
+def action_request_fields(run: RunForStep, run_as: str | None) -> dict[str, Any]:
+    """The run's `label`, `monitor_by` and `manage_by` as an action request carries them (spec §11).
+
+    `monitor_by` is the run's monitors and `manage_by` its managers, so whoever may watch or manage the run
+    may do the same with its actions at the provider. The interface counts the identity that starts an action
+    (for `RunAs: User`, the run's owner) among both implicitly; when a state runs as another identity
+    (`RunAs: Flow` or a role), the owner is added to `manage_by` so they keep that access. A run without a
+    label sends none (the interface wants 1 to 64 characters); a longer one is cut to 64.
+    """
+    fields: dict[str, Any] = {}
+    label = (run.label or "")[:MAX_ACTION_LABEL]
+    if label:
+        fields["label"] = label
+    managers = list(dict.fromkeys(run.run_managers))
+    if (run_as or "User") != "User" and run.run_owner not in managers:
+        managers.append(run.run_owner)
+    fields["monitor_by"] = list(dict.fromkeys(run.run_monitors))
+    fields["manage_by"] = managers
+    return fields
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -74,49 +114,16 @@ class Transition:
     next_items: tuple[NewWorkItem, ...]
     #: the action this step left in flight (for logs)
     action: ActionRef | None = None
-
-
-def succeeded_details(output: Any) -> dict[str, Any]:
-    return {
-        "code": "FlowSucceeded",
-        "description": "The Flow run reached a successful completion state",
-        "output": redact(output),
-    }
-
-
-def failed_details(error: str, cause: Any, state_name: str | None) -> dict[str, Any]:
-    where = f" at state {state_name}" if state_name else ""
-    return {
-        "code": "FlowFailed",
-        "description": f"The Flow run failed{where} with error {error}",
-        "details": {"error": error, "cause": redact(cause), "state_name": state_name},
-    }
-
-
-def inactive_details(action_details: dict[str, Any], state_name: str) -> dict[str, Any]:
-    """A GARE-style run `details` from an INACTIVE action's details (spec §8 "Inactive")."""
-    code = action_details.get("code") if isinstance(action_details.get("code"), str) else "ActionInactive"
-    description = action_details.get("description")
-    if not isinstance(description, str) or not description:
-        description = f"The action of state {state_name} is inactive and needs user intervention"
-    params = action_details.get("authorization_parameters")
-    params = dict(params) if isinstance(params, dict) else {}
-    required_scope = action_details.get("required_scope")
-    if isinstance(required_scope, str) and required_scope:
-        scopes = params.get("required_scopes")
-        if not isinstance(scopes, list):
-            params["required_scopes"] = [required_scope]
-        elif required_scope not in scopes:
-            params["required_scopes"] = [*scopes, required_scope]
-    params.setdefault("required_scopes", [])
-    details: dict[str, Any] = {"code": code, "description": description, "state_name": state_name}
-    if isinstance(required_scope, str) and required_scope:
-        details["required_scope"] = required_scope
-    resolution_url = action_details.get("resolution_url")
-    if isinstance(resolution_url, str):
-        details["resolution_url"] = resolution_url
-    details["authorization_parameters"] = params
-    return redact(details)
+    #: (state name, document) of the web inputs the step opened
+    web_inputs: tuple[tuple[str | None, dict[str, Any]], ...] = ()
+    #: the activity notification the status change causes (None: none)
+    notice: NewNotification | None = None
+    #: the iterations of a Map or Parallel state to create as child runs (engine/fanout.py), and those that
+    #: ran to their end in this step (index -> ended row)
+    iterations: StartIterations | None = None
+    inline: dict[int, dict[str, Any]] | None = None
+    #: the `$._context`s of the children of `iterations`, when already computed
+    contexts: Any = None
 
 
 def log_row(entry: LogEntry) -> LogRow:
@@ -131,6 +138,23 @@ def log_row(entry: LogEntry) -> LogRow:
 def action_payload(ref: ActionRef) -> dict[str, Any]:
     """The payload of ACTION_CANCEL / ACTION_RELEASE / ACTION_POLL items: the ActionRef fields."""
     return dataclasses.asdict(ref)
+
+
+def status_notice(run: RunForStep, status: str, details: Any, *, now: dt.datetime) -> NewNotification | None:
+    """The activity notification of `run` entering `status` (None if its policy does not ask for one)."""
+    return activity_notice(
+        run_id=run.id,
+        run_owner=run.run_owner,
+        policy=run.activity_notification_policy,
+        old_status=run.status,
+        new_status=status,
+        new_version=run.version + 1,
+        details=details,
+        flow_id=run.flow_id,
+        flow_title=str(run.context.get("flow_title") or ""),
+        run_label=run.label,
+        time=now,
+    )
 
 
 def plan_transition(
@@ -154,6 +178,7 @@ def plan_transition(
     details: Any = run.details
     completion_time = None
     action = None
+    iterations = None
     new_version = run.version + 1
 
     def main_item(kind: str, due: dt.datetime, payload: dict[str, Any]) -> NewWorkItem:
@@ -170,6 +195,9 @@ def plan_transition(
             "run_as": outcome.run_as,
             "scope": outcome.scope,
             "wait_time": outcome.wait_time,
+            "registered_api": outcome.registered_api,
+            # fixed when the action is decided, so a replayed start sends the very same request
+            "request_fields": action_request_fields(run, outcome.run_as),
         }
         items.append(main_item(kinds.ACTION_START, now, {"start": start}))
     elif isinstance(outcome, AwaitAction):
@@ -193,6 +221,12 @@ def plan_transition(
     elif isinstance(outcome, WaitUntil):
         event = "enter" if outcome.retry else "timer"
         items.append(main_item(kinds.STEP, outcome.due, {"event": event}))
+    elif isinstance(outcome, WaitForWebInput):
+        # due now: its handler looks at the web input (it may have been answered already) and, if it is
+        # still open, puts the item back until the deadline; an answer makes it due again at once
+        deadline = isoformat(outcome.deadline) if outcome.deadline is not None else None
+        payload = {"web_input_id": outcome.web_input_id, "deadline": deadline}
+        items.append(main_item(kinds.WEB_INPUT, now, payload))
     elif isinstance(outcome, Succeeded):
         status = "SUCCEEDED"
         details = succeeded_details(outcome.output)
@@ -201,6 +235,8 @@ def plan_transition(
         status = "FAILED"
         details = failed_details(outcome.failure.error, outcome.failure.cause, outcome.state)
         completion_time = now
+    elif isinstance(outcome, StartIterations):
+        iterations = outcome  # the parent waits for its children: no main item (engine/fanout.py)
     else:  # pragma: no cover - Outcome is a closed union
         raise TypeError(f"unknown outcome {outcome!r}")
 
@@ -236,7 +272,41 @@ def plan_transition(
         log=tuple(log),
         next_items=tuple(items),
         action=action,
+        web_inputs=decision.web_inputs,
+        notice=status_notice(run, status, details, now=now),
+        iterations=iterations,
     )
+
+
+def commit_side_effects(
+    conn: sa.Connection,
+    run: RunForStep,
+    *,
+    now: dt.datetime,
+    web_inputs: Sequence[tuple[str | None, dict[str, Any]]] = (),
+    notice: NewNotification | None = None,
+    ended: bool = False,
+) -> int:
+    """Write, in the transaction of a run's transition, the web inputs it opened (with a notification for
+    each respondent), the closing of its open web inputs when it `ended`, and its activity notification.
+    Returns how many notifications were enqueued."""
+    notices: list[NewNotification] = []
+    for state_name, document in web_inputs:
+        if store_web_inputs.open_web_input(
+            conn,
+            document,
+            run_id=run.id,
+            flow_id=run.flow_id,
+            source="state",
+            state_name=state_name,
+            now=now,
+        ):
+            notices += store_notifications.web_input_notices(conn, document, run_id=run.id)
+    if ended:
+        store_web_inputs.close_run_web_inputs(conn, run.id, now=now)
+    if notice is not None:
+        notices.append(notice)
+    return len(enqueue_notifications(conn, notices, now=now))
 
 
 def commit_plan(
@@ -274,6 +344,20 @@ def commit_plan(
         delete_pending=MAIN_KINDS,
         announce=not continuing,
     )
+    commit_side_effects(
+        conn,
+        run,
+        now=now,
+        web_inputs=plan.web_inputs,
+        notice=plan.notice,
+        ended=plan.completion_time is not None,
+    )
+    if plan.iterations is not None:
+        fanout.create_iterations(
+            conn, run, plan.iterations, plan.cursor, now=now, finished=plan.inline, contexts=plan.contexts
+        )
+    if plan.completion_time is not None:
+        fanout.notify_parent(conn, run, now=now)
     if not continuing:
         return None
     assert continue_lease is not None and lease_owner is not None

@@ -47,8 +47,9 @@ from .model import (
 from .parameters import evaluate_parameters
 from .paths import CompiledPath, compile_path, read_path, write_path
 from .redact import redact, redact_definition
+from .run_state import run_state_size
 from .states import STATE_TYPES, Definition, State, parse_definition
-from .step import UnexpectedEvent, run_state_size, step
+from .step import UnexpectedEvent, step
 from .validation import validate_definition, validate_input_schema
 
 __all__ = [

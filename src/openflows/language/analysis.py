@@ -8,14 +8,23 @@
             "number_of_possibilities": 3,
             "possibilities_capped": false,
             "unknown_scopes": {"User": ["https://example.org/my-provider"]},
+            "warnings": [{"loc": ["definition", "States", "Hello", "ActionUrl"], "msg": "...", "type": ...}],
         },
     }
 
 - `scopes` maps each `RunAs` role used by an Action state (default `"User"`) to the sorted, de-duplicated
   scopes its actions need: the state's `ActionScope` if given, else the scope of a known Globus-hosted
-  provider (`KNOWN_PROVIDER_SCOPES`). Roles are sorted. A role whose providers are all unknown maps to `[]`.
+  provider (`KNOWN_PROVIDER_SCOPES`), and for a `{"Type": "RegisteredAPI"}` handler the first scope of
+  that registered API (the one requested when the user has consented to none; globus-registered-api's
+  openapi-requirements.md). Registered APIs live in the database: the caller looks them up
+  (`store.registered_apis.registered_api_scopes`) and passes `registered_api_scopes` (state name -> the
+  API's scopes, first first). Roles are sorted. A role whose providers are all unknown maps to `[]`.
 - `analysis.unknown_scopes` lists, per role, the action URLs whose scope is not known without asking the
   provider (its `globus_auth_scope` from `GET <ActionUrl>`); the API may introspect them and merge the result.
+- `analysis.warnings` lists what is valid but probably wrong, located like the 422 error's `detail[]`: an
+  action URL that is a near miss of a Globus-hosted provider (`provider_urls.action_url_warnings`: "did you
+  mean 'https://actions.globus.org/hello_world'?"). An OpenFlows extension; clients that do not know it
+  ignore it.
 - `analysis.number_of_possibilities` counts the distinct routes from `StartAt` to a terminal state (a state
   with `"End": true`, a Fail or a Succeed). Choice rules, `Default` and `Catch[].Next` fork; edges to the same
   state are one route. Loops are counted once: edges that go back to a state already on the current route
@@ -27,8 +36,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
+
+from .nested import all_states
+from .portability import portability_entries
+from .provider_urls import action_url_warnings
 
 MAX_POSSIBILITIES = 10**9
 
@@ -37,8 +51,17 @@ _NOTIFY_SCOPE = "https://auth.globus.org/scopes/5fac2e64-c734-4e6b-90ea-ff12ddbf
 _EXPRESSION_SCOPE = "https://auth.globus.org/scopes/5fac2e64-c734-4e6b-90ea-ff12ddbf9653/expression"
 _HELLO_SCOPE = "https://auth.globus.org/scopes/actions.globus.org/hello_world"
 _COMPUTE_SCOPE = "https://auth.globus.org/scopes/facd7ccc-c5f4-42aa-916b-a0e270e2c2a9/all"
-_SEARCH_SCOPE = "urn:globus:auth:scope:search.api.globus.org:all"
+_SEARCH_INGEST_SCOPE = "https://auth.globus.org/scopes/actions.globus.org/search/ingest"
+_SEARCH_DELETE_SCOPE = "https://auth.globus.org/scopes/5fac2e64-c734-4e6b-90ea-ff12ddbf9653/search_delete"
+#: the Wait for User Option Selection provider (globus-automate-client's list of Globus-operated providers)
+_WEBOPTION_SCOPE = (
+    "https://auth.globus.org/scopes/5fac2e64-c734-4e6b-90ea-ff12ddbf9653/weboption_wait_for_option"
+)
 _LEGACY_TRANSFER_SCOPE = "https://auth.globus.org/scopes/actions.globus.org/transfer/transfer"
+_LEGACY_DELETE_SCOPE = "https://auth.globus.org/scopes/actions.globus.org/transfer/delete"
+_LEGACY_LS_SCOPE = "https://auth.globus.org/scopes/5fac2e64-c734-4e6b-90ea-ff12ddbf9653/transfer_ls"
+_LEGACY_MKDIR_SCOPE = "https://auth.globus.org/scopes/5fac2e64-c734-4e6b-90ea-ff12ddbf9653/transfer_mkdir"
+_LEGACY_SET_PERMISSION_SCOPE = "https://auth.globus.org/scopes/actions.globus.org/transfer/set_permission"
 
 #: (host, path prefix) of Globus-hosted action providers -> the scope a token for them needs.
 #: The longest matching prefix wins; "" matches every path on the host.
@@ -48,12 +71,25 @@ KNOWN_PROVIDER_SCOPES: dict[tuple[str, str], str] = {
     ("transfer.actions.globus.org", ""): _TRANSFER_SCOPE,
     ("actions.globus.org", "/transfer/transfer"): _LEGACY_TRANSFER_SCOPE,
     ("actions.automate.globus.org", "/transfer/transfer"): _LEGACY_TRANSFER_SCOPE,
+    ("actions.globus.org", "/transfer/delete"): _LEGACY_DELETE_SCOPE,
+    ("actions.automate.globus.org", "/transfer/delete"): _LEGACY_DELETE_SCOPE,
+    ("actions.globus.org", "/transfer/ls"): _LEGACY_LS_SCOPE,
+    ("actions.automate.globus.org", "/transfer/ls"): _LEGACY_LS_SCOPE,
+    ("actions.globus.org", "/transfer/mkdir"): _LEGACY_MKDIR_SCOPE,
+    ("actions.automate.globus.org", "/transfer/mkdir"): _LEGACY_MKDIR_SCOPE,
+    ("actions.globus.org", "/transfer/set_permission"): _LEGACY_SET_PERMISSION_SCOPE,
+    ("actions.automate.globus.org", "/transfer/set_permission"): _LEGACY_SET_PERMISSION_SCOPE,
     ("actions.globus.org", "/notification/notify"): _NOTIFY_SCOPE,
     ("actions.automate.globus.org", "/notification/notify"): _NOTIFY_SCOPE,
     ("actions.globus.org", "/expression_eval"): _EXPRESSION_SCOPE,
     ("actions.automate.globus.org", "/expression_eval"): _EXPRESSION_SCOPE,
     ("compute.actions.globus.org", ""): _COMPUTE_SCOPE,
-    ("actions.globus.org", "/search/"): _SEARCH_SCOPE,
+    ("actions.globus.org", "/search/ingest"): _SEARCH_INGEST_SCOPE,
+    ("actions.automate.globus.org", "/search/ingest"): _SEARCH_INGEST_SCOPE,
+    ("actions.globus.org", "/search/delete"): _SEARCH_DELETE_SCOPE,
+    ("actions.automate.globus.org", "/search/delete"): _SEARCH_DELETE_SCOPE,
+    ("actions.globus.org", "/weboption/wait_for_option"): _WEBOPTION_SCOPE,
+    ("actions.automate.globus.org", "/weboption/wait_for_option"): _WEBOPTION_SCOPE,
 }
 
 _TERMINAL_TYPES = ("Fail", "Succeed")
@@ -77,12 +113,25 @@ def known_scope(action_url: str) -> str | None:
     return best[1] if best else None
 
 
-def analyze_definition(definition: Any) -> dict[str, Any]:
-    """Scopes per RunAs role and the number of routes through a (validated) definition. Never raises."""
+def registered_api_states(definition: Any) -> dict[str, str]:
+    """State name -> registered API id (as written) of every Action state with a RegisteredAPI handler."""
+    found = {}
+    for name, state in all_states(definition).items():  # sub-machines of Map and Parallel included
+        handler = state.get("Handler") if isinstance(state, dict) else None
+        if isinstance(handler, dict) and handler.get("Type") == "RegisteredAPI":
+            found[str(name)] = str(handler.get("Id"))
+    return found
+
+
+def analyze_definition(
+    definition: Any, registered_api_scopes: Mapping[str, Sequence[str]] | None = None
+) -> dict[str, Any]:
+    """Scopes per RunAs role and the number of routes through a (validated) definition. Never raises.
+    `registered_api_scopes`: state name -> scopes of the registered API it calls (see the module doc)."""
     states = definition.get("States") if isinstance(definition, dict) else None
     if not isinstance(states, dict):
         states = {}
-    scopes, unknown = _collect_scopes(states)
+    scopes, unknown = _collect_scopes(all_states(definition), registered_api_scopes or {})
     start = definition.get("StartAt") if isinstance(definition, dict) else None
     count = count_possibilities(states, start) if isinstance(start, str) and start in states else 0
     return {
@@ -91,19 +140,26 @@ def analyze_definition(definition: Any) -> dict[str, Any]:
             "number_of_possibilities": count,
             "possibilities_capped": count >= MAX_POSSIBILITIES,
             "unknown_scopes": unknown,
+            "warnings": [w.as_dict(("definition",)) for w in action_url_warnings(definition)],
+            "portability": portability_entries(definition, ("definition",)),
         },
     }
 
 
-def _collect_scopes(states: dict[str, Any]) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+def _collect_scopes(
+    states: dict[str, Any], api_scopes: Mapping[str, Sequence[str]]
+) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
     found: dict[str, set[str]] = {}
     unknown: dict[str, set[str]] = {}
-    for state in states.values():
+    for name, state in states.items():
         if not isinstance(state, dict) or state.get("Type") != "Action":
             continue
         role = state.get("RunAs")
         role = role if isinstance(role, str) and role else "User"
         role_scopes = found.setdefault(role, set())
+        called = api_scopes.get(str(name))
+        if called:
+            role_scopes.add(called[0])
         url, scope = _provider(state)
         if scope is None and url is not None:
             scope = known_scope(url)

@@ -16,7 +16,6 @@ Semantics, following the Amazon States Language:
 from __future__ import annotations
 
 import operator
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -78,19 +77,53 @@ _TYPE_TESTS: dict[str, Callable[[object], bool]] = {
 OPERATORS: frozenset[str] = frozenset([*COMPARISON_OPERATORS, *_TYPE_TESTS, "IsPresent", "StringMatches"])
 
 
-def compile_string_pattern(pattern: str) -> re.Pattern[str]:
-    """The regular expression of an ASL `StringMatches` pattern: `*` wildcard, `\\*` and `\\\\` escapes."""
-    parts: list[str] = []
+@dataclass(frozen=True, slots=True)
+class StringPattern:
+    """A compiled `StringMatches` pattern: the literal pieces between its unescaped `*` wildcards.
+
+    `fullmatch(text)` runs in O(len(text) * len(pattern)) at worst: the first piece must be a prefix, the
+    last a suffix, and each middle piece is found with `str.find` after the previous one (taking the leftmost
+    occurrence is always right when the only wildcard is `*`). No regular expression is involved, so no
+    pattern can backtrack (a Python regex took seconds for `*a*a*a*a*a*a*b` on 84 `a`s).
+    """
+
+    pieces: tuple[str, ...]  # one more than the number of wildcards
+
+    def fullmatch(self, text: str) -> bool:
+        pieces = self.pieces
+        first, last = pieces[0], pieces[-1]
+        if len(pieces) == 1:
+            return text == first
+        if len(text) < len(first) + len(last) or not text.startswith(first) or not text.endswith(last):
+            return False
+        pos, end = len(first), len(text) - len(last)
+        for piece in pieces[1:-1]:
+            found = text.find(piece, pos, end)
+            if found < 0:
+                return False
+            pos = found + len(piece)
+        return True
+
+
+def compile_string_pattern(pattern: str) -> StringPattern:
+    """The matcher of an ASL `StringMatches` pattern: `*` wildcard, `\\*` and `\\\\` escapes."""
+    pieces: list[str] = []
+    current: list[str] = []
     i = 0
     while i < len(pattern):
         ch = pattern[i]
         if ch == "\\" and i + 1 < len(pattern) and pattern[i + 1] in "*\\":
-            parts.append(re.escape(pattern[i + 1]))
+            current.append(pattern[i + 1])
             i += 2
             continue
-        parts.append(".*" if ch == "*" else re.escape(ch))
+        if ch == "*":
+            pieces.append("".join(current))
+            current = []
+        else:
+            current.append(ch)
         i += 1
-    return re.compile("".join(parts), re.DOTALL)
+    pieces.append("".join(current))
+    return StringPattern(tuple(pieces))
 
 
 def _missing_variable(path: str) -> StatesError:
@@ -158,14 +191,14 @@ class StringMatch(Rule):
     variable: str
     pattern: str
     _variable: CompiledPath
-    _regex: re.Pattern[str]
+    _matcher: StringPattern
 
     def evaluate(self, doc: Any, context: dict[str, Any] | None) -> bool:
         try:
             value = self._variable.read(doc, context)
         except PathNotFound:
             raise _missing_variable(self.variable) from None
-        return isinstance(value, str) and self._regex.fullmatch(value) is not None
+        return isinstance(value, str) and self._matcher.fullmatch(value)
 
 
 @dataclass(frozen=True, slots=True)

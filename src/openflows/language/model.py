@@ -62,9 +62,16 @@ class RunContext:
     user_id: str = ""  # urn:globus:auth:identity:<uuid>
     identities: tuple[str, ...] = ()
     token_info: dict[str, Any] = field(default_factory=dict)
+    #: not part of `$._context`: the flow's title and the run's label, which a web input document shows
+    flow_title: str = ""
+    run_label: str | None = None
+    #: inside a Map or Parallel iteration: `{"map_item": {"index", "value"}}` or `{"parallel_branch": i}`
+    #: (iterations.iteration_context), added to `$._context`
+    iteration: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {
+            **self.iteration,
             "flow_id": self.flow_id,
             "run_id": self.run_id,
             "action_id": self.run_id,  # legacy alias used by older flows
@@ -119,20 +126,57 @@ class ActionRef:
 
 
 @dataclass(frozen=True, slots=True)
+class WebInputWait:
+    """The web input an AwaitWebInput state waits for, and until when (None: no WaitTime)."""
+
+    id: str
+    deadline: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Cursor:
     """The position of a run: its current state, the attempt number within that state, and any action.
 
-    `attempt` counts every try of the current state (first try = 0) and is part of the deterministic AP
-    `request_id` (`<run_id>/<state>/<attempt>`); `retries` counts attempts per Retry rule index.
+    The deterministic AP `request_id` names one try of one visit of an Action state (DESIGN invariant 2):
+    `<run_id>/<state>/<visit>/<attempt>`.
+    - `visits` is a per-run counter of the Action-state visits begun so far; it only grows (it is kept in
+      every cursor, terminal ones included), so a loop that enters a state again gets a new visit number.
+    - `visit` is the number of the current Action state's visit, once it has been entered (None before, and
+      in cursors stored before visits were counted: such a cursor names its action `<run_id>/<state>/
+      <attempt>`, the format it was started with, so runs in flight across an upgrade keep their action).
+    - `attempt` counts every try of the current visit (first try = 0); `retries` counts attempts per Retry
+      rule index.
+    - `web_input` is the web input an AwaitWebInput state waits for (the run's `blocking_web_input_id`).
     """
 
     state: str | None
     attempt: int = 0
     retries: tuple[int, ...] = ()
     action: ActionRef | None = None
+    visit: int | None = None
+    visits: int = 0
+    web_input: WebInputWait | None = None
+
+    @property
+    def request_id_suffix(self) -> str:
+        """`<visit>/<attempt>` (or `<attempt>` for a cursor from before visits were counted)."""
+        if self.visit is None:
+            return str(self.attempt)
+        return f"{self.visit}/{self.attempt}"
 
     def as_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The stored form (what `dataclasses.asdict` gives, written out: it is called once per step and per
+        inline iteration, and `asdict`'s recursion cost more than the rest of a Pass state's step)."""
+        action, web_input = self.action, self.web_input
+        return {
+            "state": self.state,
+            "attempt": self.attempt,
+            "retries": tuple(self.retries),
+            "action": None if action is None else dataclasses.asdict(action),
+            "visit": self.visit,
+            "visits": self.visits,
+            "web_input": None if web_input is None else dataclasses.asdict(web_input),
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Cursor:
@@ -142,6 +186,9 @@ class Cursor:
             attempt=int(d.get("attempt", 0)),
             retries=tuple(d.get("retries", ())),
             action=ActionRef(**action) if action else None,
+            visit=None if d.get("visit") is None else int(d["visit"]),
+            visits=int(d.get("visits") or 0),
+            web_input=WebInputWait(**d["web_input"]) if d.get("web_input") else None,
         )
 
 
@@ -180,7 +227,52 @@ class ActionUnableToRun:
     error: dict[str, Any]
 
 
-Event = Start | Enter | TimerFired | ActionStatus | ActionUnableToRun
+@dataclass(frozen=True, slots=True)
+class ApiAnswer:
+    """The outcome of a registered API call (issue 15), made synchronously by the engine.
+
+    `success`: `result` is written at ResultPath. Otherwise `error` (`ActionUnableToRun`,
+    `ActionFailedException`, `ActionTimeout`) with `cause`. `call` is what the run log shows (method, URL
+    with secrets redacted, status, duration). `retry_safe` is False when the call used a method that is not
+    idempotent and may have reached the API: then only a Retry naming the error itself (not `States.ALL`)
+    calls again."""
+
+    success: bool
+    result: Any = None
+    error: str = ""
+    cause: Any = None
+    call: dict[str, Any] = field(default_factory=dict)
+    retry_safe: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class WebInputAnswered:
+    """The web input the AwaitWebInput state at the cursor waits for was answered: `response` is what the
+    state writes at its ResultPath (`webinputs.response_document`)."""
+
+    response: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class WebInputUnavailable:
+    """The awaited web input will never be answered: it stayed open past the state's WaitTime
+    (`WebInputTimeout`), does not exist for this run (`WebInputNotFound`) or was closed unanswered
+    (`WebInputClosed`). The state fails with `error` (Catch applies)."""
+
+    error: str
+    cause: str
+
+
+Event = (
+    Start
+    | Enter
+    | TimerFired
+    | ActionStatus
+    | ActionUnableToRun
+    | ApiAnswer
+    | WebInputAnswered
+    | WebInputUnavailable
+)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -199,6 +291,8 @@ class StartAction:
     run_as: str
     scope: str | None
     wait_time: int  # seconds
+    #: a RegisteredAPI handler's id: the engine calls that registered API instead of an action provider
+    registered_api: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,6 +317,17 @@ class WaitUntil:
 
 
 @dataclass(frozen=True, slots=True)
+class WaitForWebInput:
+    """The run waits for an answer to web input `web_input_id` (an AwaitWebInput state); deliver
+    `WebInputAnswered` once it is answered, or `WebInputUnavailable` (at `deadline` at the latest, when the
+    state has a WaitTime)."""
+
+    state: str
+    web_input_id: str
+    deadline: dt.datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Succeeded:
     """The run reached a terminal success: `output` is the final run state."""
 
@@ -237,7 +342,7 @@ class Failed:
     state: str | None
 
 
-Outcome = StartAction | AwaitAction | WaitUntil | Succeeded | Failed
+Outcome = StartAction | AwaitAction | WaitUntil | WaitForWebInput | Succeeded | Failed
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,3 +360,6 @@ class Decision:
     release_action: ActionRef | None = None
     #: an action to cancel (best effort), e.g. after ActionTimeout
     cancel_action: ActionRef | None = None
+    #: (state name, web input document) of each web input the CreateWebInput states of this step opened:
+    #: the engine stores them in the step's transaction
+    web_inputs: tuple[tuple[str, dict[str, Any]], ...] = ()

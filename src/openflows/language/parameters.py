@@ -5,7 +5,9 @@
 - `"name": value` copies the constant (objects and arrays inside are processed recursively);
 - `"name.$": "$.path"` becomes `"name"` with the value at the path in the state input (`$._context...` reads
   the run context); a non-definite path gives the list of matches;
-- `"name.=": "expression"` becomes `"name"` with the expression's result (see `expressions.py`);
+- `"name.=": "expression"` becomes `"name"` with the expression's result (see `expressions.py`); all the
+  expressions of one template share one work budget (`expression_values.SHARED_WORK`), so a template with
+  thousands of expressions cannot spend thousands of budgets;
 - `"__Private_Parameters": [...]` is metadata for redaction (`redact.py`) and is dropped from the output.
 
 The result never shares mutable objects with the state or the template. Failures raise
@@ -18,6 +20,7 @@ import marshal
 from typing import Any
 
 from .errors import ExpressionError, PathNotFound, PathSyntaxError, StatesError
+from .expression_evaluator import WorkBudget
 from .expressions import compile_expression
 from .model import DEFAULT_LIMITS, Limits
 from .paths import compile_path
@@ -39,27 +42,50 @@ def evaluate_parameters(
     Raises `StatesError` (`States.Runtime`) when a path is missing or invalid, or an expression fails.
     """
     names = state if isinstance(state, dict) else {}
-    return _evaluate(template, state, names, context, limits)
+    return _Builder(state, names, context, limits, WorkBudget()).build(template)
 
 
-def _evaluate(template: Any, state: Any, names: dict, context: dict | None, limits: Limits) -> Any:
-    if isinstance(template, dict):
-        out: dict[str, Any] = {}
-        for key, value in template.items():
-            if key == PRIVATE_PARAMETERS_KEY:
-                continue
-            if not isinstance(key, str):
-                out[key] = _evaluate(value, state, names, context, limits)
-            elif key.endswith(".$"):
-                out[key[:-2]] = _read_reference(key, value, state, context)
-            elif key.endswith(".="):
-                out[key[:-2]] = _evaluate_expression(key, value, state, names, context, limits)
-            else:
-                out[key] = _evaluate(value, state, names, context, limits)
-        return out
-    if isinstance(template, list):
-        return [_evaluate(item, state, names, context, limits) for item in template]
-    return template
+class _Builder:
+    """One template evaluation: the state, the names, and the work budget its expressions share."""
+
+    def __init__(self, state: Any, names: dict, context: dict | None, limits: Limits, budget: WorkBudget):
+        self.state, self.names, self.context, self.limits, self.budget = state, names, context, limits, budget
+
+    def build(self, template: Any) -> Any:
+        if isinstance(template, dict):
+            out: dict[str, Any] = {}
+            for key, value in template.items():
+                if key == PRIVATE_PARAMETERS_KEY:
+                    continue
+                if not isinstance(key, str):
+                    out[key] = self.build(value)
+                elif key.endswith(".$"):
+                    out[key[:-2]] = _read_reference(key, value, self.state, self.context)
+                elif key.endswith(".="):
+                    out[key[:-2]] = self.expression(key, value)
+                else:
+                    out[key] = self.build(value)
+            return out
+        if isinstance(template, list):
+            return [self.build(item) for item in template]
+        return template
+
+    def expression(self, key: str, source: Any) -> Any:
+        if not isinstance(source, str):
+            raise StatesError(
+                RUNTIME_ERROR, f"The value of the field '{key}' must be an expression string, not {source!r}."
+            )
+        try:
+            return compile_expression(source, limits=self.limits).evaluate(
+                self.names, context=self.context, state=self.state, budget=self.budget
+            )
+        except ExpressionError as exc:
+            reason = getattr(exc, "reason", str(exc))
+            raise StatesError(
+                RUNTIME_ERROR,
+                f"The expression '{_shorten(source)}' specified for the field '{key}' could not be "
+                f"evaluated: {reason}",
+            ) from None
 
 
 def _read_reference(key: str, path: Any, state: Any, context: dict | None) -> Any:
@@ -80,24 +106,6 @@ def _read_reference(key: str, path: Any, state: Any, context: dict | None) -> An
             f"The path '{path}' specified for the field '{key}' could not be found in the state input.",
         ) from None
     return copy_json(value)
-
-
-def _evaluate_expression(
-    key: str, source: Any, state: Any, names: dict, context: dict | None, limits: Limits
-) -> Any:
-    if not isinstance(source, str):
-        raise StatesError(
-            RUNTIME_ERROR, f"The value of the field '{key}' must be an expression string, not {source!r}."
-        )
-    try:
-        return compile_expression(source, limits=limits).evaluate(names, context=context, state=state)
-    except ExpressionError as exc:
-        reason = getattr(exc, "reason", str(exc))
-        raise StatesError(
-            RUNTIME_ERROR,
-            f"The expression '{_shorten(source)}' specified for the field '{key}' could not be evaluated: "
-            f"{reason}",
-        ) from None
 
 
 def _shorten(text: str, limit: int = 200) -> str:

@@ -2,8 +2,10 @@
 
 Two mechanisms, both applied at the API boundary on copies (the originals are never changed):
 
-- **`_private*` keys** in run data (run input, run state, status, log details) are removed at any depth,
-  including inside arrays: `redact(doc)`.
+- **Private keys** in run data (run input, run state, status, log details) are removed at any depth,
+  including inside arrays: `redact(doc)`. A key is private when it starts with `_private`, or is `_tokens`:
+  the run-input workaround that hands the engine a bearer token per `RunAs` role for external providers
+  (`{"_tokens": {"<Role>": "<token>"}}`). The engine reads it from the stored input; nobody sees it.
 - **`__Private_Parameters`** lists, next to keys of a `Parameters` template, the names (without the `.$`/`.=`
   suffix) whose values are private. In a flow definition shown to someone who is not an owner or
   administrator, the values of those template keys are replaced by `REDACTED`:
@@ -16,6 +18,7 @@ Two mechanisms, both applied at the API boundary on copies (the originals are ne
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -24,14 +27,25 @@ from .parameters import PRIVATE_PARAMETERS_KEY, private_parameter_names
 #: what a private value is replaced with (the key is kept so the shape of the document stays visible)
 REDACTED = "<redacted>"
 PRIVATE_PREFIX = "_private"
+#: the run-input key that carries bearer tokens for external providers: private like `_private*`
+TOKENS_KEY = "_tokens"
+
+
+def is_private_key(key: Any) -> bool:
+    """Whether an object key names private data: `_private*` or `_tokens`."""
+    return isinstance(key, str) and (key.startswith(PRIVATE_PREFIX) or key == TOKENS_KEY)
+
+
+def is_private_location(location: str) -> bool:
+    """Whether a JSONPath-like location (`$._tokens.User`, `$.items[0]._private_x`) passes through a private
+    key: messages about the value there must not quote it."""
+    return any(is_private_key(part) for part in re.split(r"[.\[\]]", location))
 
 
 def redact(doc: Any) -> Any:
-    """A copy of `doc` without any object key starting with `_private`, at any depth."""
+    """A copy of `doc` without any private key (`is_private_key`), at any depth."""
     if isinstance(doc, dict):
-        return {
-            k: redact(v) for k, v in doc.items() if not (isinstance(k, str) and k.startswith(PRIVATE_PREFIX))
-        }
+        return {k: redact(v) for k, v in doc.items() if not is_private_key(k)}
     if isinstance(doc, list):
         return [redact(v) for v in doc]
     return doc
@@ -40,7 +54,7 @@ def redact(doc: Any) -> Any:
 class Redactor:
     """`redact` for the documents of one step, remembering every object and array it has seen.
 
-    Unlike `redact` it shares what needs no change: a document without `_private` keys is returned as it
+    Unlike `redact` it shares what needs no change: a document without private keys is returned as it
     is, and a copy is made only on the path to a removed key. Each object or array is looked at once per
     step, so logging a run state that is a part of the previous one (a loop peeling a nested document, an
     InputPath) costs nothing more. The documents must not be mutated afterwards (run states never are:
@@ -63,12 +77,8 @@ class Redactor:
         if isinstance(doc, dict):
             for key, value in doc.items():
                 shown = self(value)
-                if (isinstance(key, str) and key.startswith(PRIVATE_PREFIX)) or shown is not value:
-                    result = {
-                        k: self(v)
-                        for k, v in doc.items()
-                        if not (isinstance(k, str) and k.startswith(PRIVATE_PREFIX))
-                    }
+                if is_private_key(key) or shown is not value:
+                    result = {k: self(v) for k, v in doc.items() if not is_private_key(k)}
                     break
         else:
             for value in doc:

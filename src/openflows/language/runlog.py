@@ -6,7 +6,8 @@ inputs, outputs and causes go through `redact()` (drops `_private*` keys; `step(
 named by an Action's `__Private_Parameters` (`redact_evaluated_parameters`) before logging its input. The run
 state itself is never redacted, only what the log shows.
 
-The engine uses `flow_canceled`, `flow_inactive` and `flow_resumed`; `step()` uses the rest.
+The engine uses `flow_canceled`, `flow_inactive`, `flow_resumed` and `action_provider_retrying`; `step()` uses
+the rest.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ FLOW_RESUMED = "FlowResumed"
 ACTION_POLLED = "ActionPolled"
 ACTION_FAILED = "ActionFailed"
 EXCEPTION_CAUGHT = "ExceptionCaught"
+ACTION_PROVIDER_RETRYING = "ActionProviderRetrying"
 
 #: codes after which a run has no further entries
 TERMINAL_CODES = frozenset({FLOW_SUCCEEDED, FLOW_FAILED, FLOW_CANCELED})
@@ -169,5 +171,43 @@ def exception_caught(
             "error": failure.error,
             "cause": redactor(failure.cause),
             "next": next_state,
+        },
+    )
+
+
+def action_provider_retrying(
+    time: str,
+    state_name: str,
+    *,
+    call: str,
+    error: dict[str, Any],
+    attempt: int | None,
+    max_attempts: int | None,
+    retry_at: str,
+    delay_seconds: float,
+) -> LogEntry:
+    """The engine could not reach an Action state's provider (a network error, a 5xx or a 429) and tries the
+    same call again at `retry_at`. Not a `Retry` rule: the state is not re-entered and no Retry attempt is
+    used; the same request (same `request_id`) is sent again. `call` is `start`, `status` or `resume`;
+    `attempt` is the next try's number (None for polls, which go on until the action's deadline)."""
+    code = str(error.get("code") or "ActionProviderError")
+    reason = str(error.get("description") or code)
+    again = {"start": "trying again", "status": "polling again", "resume": "resuming again"}.get(
+        call, "again"
+    )
+    count = f" (attempt {attempt} of {max_attempts})" if attempt is not None and max_attempts else ""
+    return LogEntry(
+        time,
+        ACTION_PROVIDER_RETRYING,
+        f"State {state_name} of type Action: {reason}; {again} in {delay_seconds:.0f} s{count}",
+        {
+            "state_name": state_name,
+            "state_type": "Action",
+            "call": call,
+            "error": code,
+            "cause": redact(error),
+            "attempt": attempt,
+            "max_attempts": max_attempts,
+            "retry_at": retry_at,
         },
     )

@@ -247,13 +247,19 @@ class Action(State):
     run_as: str = "User"
     retry: tuple[Retrier, ...] = ()
     catch: tuple[Catcher, ...] = ()
+    #: `Handler: {"Type": "RegisteredAPI", "Id"}`: the registered API called instead of an action provider
+    registered_api: str | None = None
 
     @classmethod
     def from_dict(cls, name: str, data: dict[str, Any]) -> Action:
         url, scope = data.get("ActionUrl"), data.get("ActionScope")
         handler = data.get("Handler")
+        registered_api = None
         if url is None and isinstance(handler, str):
             url = handler
+        elif url is None and isinstance(handler, dict) and handler.get("Type") == "RegisteredAPI":
+            registered_api = str(handler["Id"]).lower()
+            url = f"registered-api:{registered_api}"
         elif url is None and isinstance(handler, dict):
             if handler.get("Type", "ActionProvider") != "ActionProvider" or "Url" not in handler:
                 raise ValueError(f"Handler of type {handler.get('Type')!r} is not supported by this engine")
@@ -274,6 +280,60 @@ class Action(State):
             run_as=data.get("RunAs") or "User",
             retry=_retry(data),
             catch=_catch(data),
+            registered_api=registered_api,
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class CreateWebInput(State):
+    """CreateWebInput (spec §3.7; OpenFlows' reading of its Parameters in `webinputs`): open a web input, a
+    question with options for named respondents. The body is `Parameters` evaluated against the effective
+    input (`InputPath`, default `$`), or the effective input itself; the result, the web input document, is
+    written at `ResultPath` (default `$`). Needs no I/O: the web input is stored with the step."""
+
+    type_name: ClassVar[str] = "CreateWebInput"
+
+    parameters: Any = None
+    input_path: PathRef | None = None
+    result_path: str | None = ROOT
+    catch: tuple[Catcher, ...] = ()
+
+    @classmethod
+    def from_dict(cls, name: str, data: dict[str, Any]) -> CreateWebInput:
+        return cls(
+            **cls._common(name, data),
+            parameters=_parameters(data),
+            input_path=PathRef.of(data.get("InputPath")),
+            result_path=_result_path(data),
+            catch=_catch(data),
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class AwaitWebInput(State):
+    """AwaitWebInput (spec §3.7): wait until the web input named by `{"WebInputId": ...}` (Parameters
+    evaluated against the effective input, or the effective input) is answered, and write the response at
+    `ResultPath`. `WaitTime` (an OpenFlows extension, seconds) bounds the wait: past it the state fails with
+    `WebInputTimeout` (Catch applies) and the web input is closed."""
+
+    type_name: ClassVar[str] = "AwaitWebInput"
+
+    parameters: Any = None
+    input_path: PathRef | None = None
+    result_path: str | None = ROOT
+    wait_time: int | None = None
+    catch: tuple[Catcher, ...] = ()
+
+    @classmethod
+    def from_dict(cls, name: str, data: dict[str, Any]) -> AwaitWebInput:
+        wait_time = data.get("WaitTime")
+        return cls(
+            **cls._common(name, data),
+            parameters=_parameters(data),
+            input_path=PathRef.of(data.get("InputPath")),
+            result_path=_result_path(data),
+            wait_time=int(wait_time) if wait_time is not None else None,
+            catch=_catch(data),
         )
 
 
@@ -286,6 +346,8 @@ STATE_TYPES: dict[str, type[State]] = {
     "Succeed": Succeed,
     "ExpressionEval": ExpressionEval,
     "Action": Action,
+    "CreateWebInput": CreateWebInput,
+    "AwaitWebInput": AwaitWebInput,
 }
 
 
@@ -301,6 +363,10 @@ class Definition:
 def parse_state(name: str, data: dict[str, Any]) -> State:
     """Parse one state; raises ValueError, KeyError, TypeError, RuleError or PathSyntaxError if malformed."""
     cls = STATE_TYPES.get(data.get("Type"))  # type: ignore[arg-type]
+    if cls is None and data.get("Type") in ("Map", "Parallel"):  # they parse their sub-machines with this
+        from .iterations import NESTED_STATE_TYPES
+
+        cls = NESTED_STATE_TYPES[data["Type"]]
     if cls is None:
         raise ValueError(f"state type {data.get('Type')!r} is not supported by this engine")
     return cls.from_dict(name, data)  # type: ignore[attr-defined]

@@ -7,21 +7,34 @@ given one: treat both as immutable).
 
 Events and what they do:
 - `Start()`: log FlowStarted and enter `StartAt` (the cursor given is ignored).
-- `Enter()`: enter the cursor's state afresh, with the cursor's `attempt` and `retries` (after a Retry
-  back-off, after a chain yield, or when a run made INACTIVE before its action existed is resumed).
+- `Enter()`: enter the cursor's state afresh, with the cursor's `attempt`, `retries` and `visit` (after a
+  Retry back-off or when a run made INACTIVE before its action existed is resumed: the same visit; after a
+  chain yield the cursor has no visit yet, so the entry is a new visit).
 - `TimerFired()`: the Wait state at the cursor is done; continue at its Next.
 - `ActionStatus(doc)` / `ActionUnableToRun(error)`: the answer of the Action state at the cursor.
+- `ApiAnswer(...)`: the outcome of the registered API call of the Action state at the cursor (issue 15): the
+  result is written at ResultPath (ActionCompleted logs it with the call); a failure goes to Retry and Catch
+  (`ExceptionOnActionFailure: false` writes an ActionFailedException's cause at ResultPath instead). A call
+  with a method that is not idempotent is retried only by a Retry naming the error (not `States.ALL`).
+- `WebInputAnswered(response)` / `WebInputUnavailable(error, cause)`: the answer (or its absence) the
+  AwaitWebInput state at the cursor waits for.
 Any other combination (e.g. `TimerFired` outside a Wait, `ActionStatus` outside an Action) is an engine bug
 and raises `UnexpectedEvent`.
 
-Chaining: states that need no I/O (Pass, Choice, ExpressionEval, Fail, Succeed, a Wait already due) run one
-after another in the same step. After `limits.max_chain` states have been entered, the step yields with
+Chaining: states that need no I/O (Pass, Choice, ExpressionEval, Fail, Succeed, a Wait already due,
+CreateWebInput, whose web input the engine stores with the step: `Decision.web_inputs`) run one after another
+in the same step. After `limits.max_chain` states have been entered, the step yields with
 `WaitUntil(state=<next state>, due=now, retry=True)`: the engine delivers `Enter()` at once and the next step
 enters that state (nothing about it has been logged yet, so nothing is logged twice).
 
 Order of processing a state: log `<Type>Started` -> effective input (InputPath) -> the state's work
 (Parameters, Result, Choice rules, ...) -> write the result at ResultPath into the raw input -> size check
 -> log `<Type>Completed` -> Next or End. An error goes to Retry, then Catch, else fails the run (FlowFailed).
+
+Text that cannot be stored (a NUL character or an unpaired surrogate, `storable.py`) never enters the run: a
+state whose output, action body or action status holds one fails with `States.Runtime` naming the state and
+the location (the same measurement as the size cap finds it), and error causes that would quote one are
+escaped (`\\u0000`).
 """
 
 from __future__ import annotations
@@ -33,17 +46,17 @@ import random as _random
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-import orjson
-
-from . import runlog
+from . import runlog, webinputs
 from .catch import error_value, find_catcher
 from .choice import choose_next
 from .errors import LanguageError, PathNotFound, PathWriteError, StatesError
+from .iterations import IterationsDone, MapState, ParallelState, StartIterations, iteration_inputs
 from .model import (
     DEFAULT_LIMITS,
     ActionRef,
     ActionStatus,
     ActionUnableToRun,
+    ApiAnswer,
     AwaitAction,
     Cursor,
     Decision,
@@ -59,17 +72,24 @@ from .model import (
     StartAction,
     Succeeded,
     TimerFired,
+    WaitForWebInput,
     WaitUntil,
+    WebInputAnswered,
+    WebInputUnavailable,
+    WebInputWait,
     isoformat,
 )
 from .parameters import evaluate_parameters
 from .paths import write_path
 from .redact import Redactor, redact, redact_evaluated_parameters
 from .retry import TERMINAL_ERRORS, RandomSource, decide_retry
+from .run_state import measure_run_state, unstorable_failure
 from .states import (
     ABSENT,
     Action,
+    AwaitWebInput,
     Choice,
+    CreateWebInput,
     Definition,
     ExpressionEval,
     Fail,
@@ -79,6 +99,7 @@ from .states import (
     Succeed,
     Wait,
 )
+from .storable import Unstorable, bad_char, escape, find_unstorable, make_storable
 from .timestamps import instant_to_datetime, parse_timestamp
 
 _ACTION_STATUSES = frozenset({"ACTIVE", "INACTIVE", "SUCCEEDED", "FAILED"})
@@ -102,20 +123,11 @@ def step(
     """Advance a run by one event. See the module docstring for the events, chaining and the outcomes.
 
     `random` is the source for Retry jitter; without one, a `random.Random` seeded with the action request id
-    (`<run_id>/<state>/<attempt>`) is used, so a replayed step decides the same delay.
+    (`<run_id>/<state>/<visit>/<attempt>`) is used, so a replayed step decides the same delay.
     """
     if now.tzinfo is None:
         now = now.replace(tzinfo=dt.UTC)
     return _Step(definition, cursor, run_state, context, now, random, limits).handle(event)
-
-
-def run_state_size(run_state: Any) -> int:
-    """The size in bytes of the run state serialised as compact UTF-8 JSON (what the cap applies to); orjson
-    where it can (measured after every transition that changes the state), else `json.dumps`."""
-    try:
-        return len(orjson.dumps(run_state))
-    except TypeError:  # integers beyond 64 bits, non-string keys
-        return len(json.dumps(run_state, separators=(",", ":"), ensure_ascii=False).encode())
 
 
 @dataclass(slots=True)
@@ -140,10 +152,15 @@ class _Step:
     shown: Redactor = field(default_factory=Redactor)
     #: the last run state that passed the size check (an unchanged state is not measured again)
     measured: Any = None
+    #: the run's count of Action-state visits (`Cursor.visits`), grown by each new visit in this step
+    visits: int = 0
+    #: (state name, document) of the web inputs CreateWebInput states opened in this step
+    web_inputs: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.time = isoformat(self.now)
         self.ctx = self.context.as_dict()
+        self.visits = self.cursor.visits
 
     def _show(self, doc: Any) -> Any:
         """The redacted form of `doc` for the log (shared with `doc` where nothing is hidden)."""
@@ -153,10 +170,15 @@ class _Step:
 
     def handle(self, event: Event) -> Decision:
         if isinstance(event, Start):
+            bad = find_unstorable(self.run_state)
+            if bad is not None:  # a run not started through the API: keep and log its input escaped
+                self.run_state = make_storable(self.run_state)
             self.log.append(runlog.flow_started(self.time, self.run_state, redactor=self._show))
-            too_big = self._oversize(self.run_state, self.definition.start_at)
-            if too_big is not None:
-                return too_big
+            if bad is not None:
+                return self._fail(unstorable_failure("The run input", bad), self.definition.start_at)
+            refused = self._admit(self.run_state, self.definition.start_at, subject="The run input")
+            if isinstance(refused, Decision):
+                return refused
             return self._run_from(self.definition.start_at, 0, ())
         name = self.cursor.state
         state = self.definition.states.get(name) if name is not None else None
@@ -165,7 +187,7 @@ class _Step:
         if isinstance(event, Enter):
             if self.cursor.action is not None:
                 raise UnexpectedEvent(f"Enter for state {name!r} while its action is in flight")
-            return self._run_from(state.name, self.cursor.attempt, self.cursor.retries)
+            return self._run_from(state.name, self.cursor.attempt, self.cursor.retries, self.cursor.visit)
         if isinstance(event, TimerFired):
             if not isinstance(state, Wait):
                 raise UnexpectedEvent(f"TimerFired for state {name!r} of type {state.type_name}")
@@ -173,10 +195,20 @@ class _Step:
                 runlog.state_completed(self.time, state.name, "Wait", self.run_state, redactor=self._show)
             )
             return self._continue(self._follow(state))
-        if isinstance(event, ActionStatus | ActionUnableToRun) and not isinstance(state, Action):
+        if isinstance(event, WebInputAnswered | WebInputUnavailable):
+            if not isinstance(state, AwaitWebInput) or self.cursor.web_input is None:
+                raise UnexpectedEvent(f"{type(event).__name__} for state {name!r} that awaits no web input")
+            return self._continue(self._on_web_input(state, event))
+        if isinstance(event, IterationsDone):
+            if not isinstance(state, MapState | ParallelState):
+                raise UnexpectedEvent(f"IterationsDone for state {name!r} of type {state.type_name}")
+            return self._continue(self._on_iterations_done(state, event))
+        if isinstance(event, ActionStatus | ActionUnableToRun | ApiAnswer) and not isinstance(state, Action):
             raise UnexpectedEvent(f"{type(event).__name__} for state {name!r} of type {state.type_name}")
         if isinstance(event, ActionStatus):
             return self._continue(self._on_status(state, event.status))  # type: ignore[arg-type]
+        if isinstance(event, ApiAnswer):
+            return self._continue(self._on_api_answer(state, event))  # type: ignore[arg-type]
         if isinstance(event, ActionUnableToRun):
             if self.cursor.action is not None:
                 raise UnexpectedEvent(f"ActionUnableToRun for state {name!r} whose action exists")
@@ -189,21 +221,33 @@ class _Step:
     def _continue(self, result: str | Decision) -> Decision:
         return self._run_from(result, 0, ()) if isinstance(result, str) else result
 
-    def _run_from(self, name: str, attempt: int, retries: tuple[int, ...]) -> Decision:
+    def _run_from(
+        self, name: str, attempt: int, retries: tuple[int, ...], visit: int | None = None
+    ) -> Decision:
+        """Enter `name` and chain on. `visit` is the visit being continued (a Retry, a resume), None for a
+        new one: entering an Action state begins a new visit, numbered from the run's counter."""
         while True:
             if self.transitions >= self.limits.max_chain:
                 return self._decide(Cursor(name), WaitUntil(name, self.now, retry=True))
             self.transitions += 1
-            self.cursor = Cursor(name, attempt, retries)
-            result = self._enter(self.definition.states[name])
+            state = self.definition.states[name]
+            if visit is None and isinstance(state, Action | CreateWebInput | MapState | ParallelState):
+                self.visits += 1
+                visit = self.visits
+            self.cursor = Cursor(name, attempt, retries, visit=visit, visits=self.visits)
+            result = self._enter(state)
             if not isinstance(result, str):
                 return result
-            name, attempt, retries = result, 0, ()
+            name, attempt, retries, visit = result, 0, (), None
 
     def _enter(self, state: State) -> str | Decision:
         """Run `state` from its start; return the next state's name, or a Decision that ends the step."""
         if isinstance(state, Action):
             return self._enter_action(state)
+        if isinstance(state, CreateWebInput):
+            return self._enter_create_web_input(state)
+        if isinstance(state, AwaitWebInput):
+            return self._enter_await_web_input(state)
         self.log.append(
             runlog.state_started(self.time, state.name, state.type_name, self.run_state, redactor=self._show)
         )
@@ -234,6 +278,8 @@ class _Step:
                 return self._follow(state)
             if isinstance(state, Fail):
                 return self._fail(self._fail_failure(state), state.name)
+            if isinstance(state, MapState | ParallelState):
+                return self._enter_iterations(state)
             if isinstance(state, Succeed):
                 self.log.append(
                     runlog.state_completed(
@@ -251,9 +297,9 @@ class _Step:
             new_state = self._merge(result_path, output)
         except StatesError as exc:
             return self._error(state, exc.failure, error_value(exc.failure))
-        too_big = self._oversize(new_state, state.name)
-        if too_big is not None:
-            return too_big
+        refused = self._admit(new_state, state, subject=f"The output of state {state.name}")
+        if refused is not None:
+            return refused
         self.run_state = new_state
         self.log.append(
             runlog.state_completed(self.time, state.name, state.type_name, new_state, redactor=self._show)
@@ -344,10 +390,33 @@ class _Step:
             cause = self._read(state.cause_path, "CausePath", self.run_state)
         return Failure(error or "States.Fail", copy.deepcopy(cause))
 
+    # -- Map and Parallel (iterations.py) -------------------------------------------------------------------
+
+    def _enter_iterations(self, state: MapState | ParallelState) -> str | Decision:
+        """Compute every iteration's input and hand them to the engine (`StartIterations`); an empty Map
+        completes at once with `[]`."""
+        effective = self._effective_input(state.input_path)
+        if isinstance(state, ParallelState) and state.parameters is not None:
+            effective = evaluate_parameters(state.parameters, effective, context=self.ctx, limits=self.limits)
+        inputs, items = iteration_inputs(state, effective, self.ctx, limits=self.limits)
+        if not inputs:
+            return self._complete(state, state.result_path, [])
+        concurrency = state.max_concurrency if isinstance(state, MapState) else 0
+        return self._decide(
+            self.cursor,
+            StartIterations(state.name, state.type_name, tuple(inputs), concurrency, items=tuple(items)),
+        )
+
+    def _on_iterations_done(self, state: MapState | ParallelState, event: IterationsDone) -> str | Decision:
+        if event.failure is not None:
+            return self._error(state, event.failure, error_value(event.failure))
+        return self._complete(state, state.result_path, event.result)
+
     # -- Action ----------------------------------------------------------------------------------------------
 
-    def _request_id(self, state: Action) -> str:
-        return f"{self.context.run_id}/{state.name}/{self.cursor.attempt}"
+    def _request_id(self, state: State) -> str:
+        """The deterministic AP `request_id` of this try of this visit (DESIGN invariant 2)."""
+        return f"{self.context.run_id}/{state.name}/{self.cursor.request_id_suffix}"
 
     def _enter_action(self, state: Action) -> str | Decision:
         try:
@@ -356,6 +425,10 @@ class _Step:
                 body = evaluate_parameters(state.parameters, effective, context=self.ctx, limits=self.limits)
             else:
                 body = copy.deepcopy(effective)
+            bad = find_unstorable(body) if state.parameters is not None else None  # else: part of the state
+            if bad is not None:
+                subject = f"The action body (Parameters) of state {state.name}"
+                raise StatesError("States.Runtime", unstorable_failure(subject, bad).cause)
         except StatesError as exc:
             return self._error(state, exc.failure, error_value(exc.failure))
         shown = body if state.parameters is None else redact_evaluated_parameters(body, state.parameters)
@@ -368,8 +441,39 @@ class _Step:
             run_as=state.run_as,
             scope=state.scope,
             wait_time=state.wait_time,
+            registered_api=state.registered_api,
         )
         return self._decide(self.cursor, start)
+
+    def _on_api_answer(self, state: Action, answer: ApiAnswer) -> str | Decision:
+        """A registered API call's outcome (see the module docstring)."""
+        if answer.success or (
+            answer.error == "ActionFailedException" and not state.exception_on_action_failure
+        ):
+            output = answer.result if answer.success else answer.cause
+            bad = find_unstorable(output)
+            if bad is not None:
+                failure = unstorable_failure(f"The answer of the registered API of state {state.name}", bad)
+                return self._error(state, failure, error_value(failure))
+            try:
+                new_state = self._merge(state.result_path, output)
+            except StatesError as exc:
+                return self._error(state, exc.failure, error_value(exc.failure))
+            refused = self._admit(new_state, state, subject=f"The output of state {state.name}")
+            if refused is not None:
+                return refused
+            self.run_state = new_state
+            logged = {"state_name": state.name, "call": answer.call, "result": output}
+            self.log.append(
+                runlog.state_completed(self.time, state.name, "Action", logged, redactor=self._show)
+            )
+            return self._follow(state)
+        cause = make_storable(answer.cause)
+        if answer.error == "ActionFailedException":
+            logged = {"state_name": state.name, "call": answer.call, "cause": cause}
+            self.log.append(runlog.action_failed(self.time, state.name, logged, redactor=self._show))
+        failure = Failure(answer.error, cause)
+        return self._error(state, failure, error_value(failure), retry_safe=answer.retry_safe)
 
     def _on_status(self, state: Action, status: Any) -> str | Decision:
         status_name = status.get("status") if isinstance(status, dict) else None
@@ -391,15 +495,18 @@ class _Step:
                 deadline=isoformat(self.now + dt.timedelta(seconds=state.wait_time)),
                 run_as=state.run_as,
             )
+        bad = find_unstorable(status)
+        if bad is not None:
+            return self._refuse_status(state, status_name, ref, bad)
         if status_name == "SUCCEEDED" or (status_name == "FAILED" and not state.exception_on_action_failure):
             self.release = ref
             try:
                 new_state = self._merge(state.result_path, doc)
             except StatesError as exc:
                 return self._error(state, exc.failure, error_value(exc.failure))
-            too_big = self._oversize(new_state, state.name)
-            if too_big is not None:
-                return too_big
+            refused = self._admit(new_state, state, subject=f"The output of state {state.name}")
+            if refused is not None:
+                return refused
             self.run_state = new_state
             self.log.append(runlog.state_completed(self.time, state.name, "Action", doc, redactor=self._show))
             return self._follow(state)
@@ -423,18 +530,101 @@ class _Step:
             inactive = details if isinstance(details, dict) else {"details": details}
         return self._decide(replace(self.cursor, action=ref), AwaitAction(state.name, ref, inactive=inactive))
 
+    def _refuse_status(
+        self, state: Action, status_name: str, ref: ActionRef, bad: Unstorable
+    ) -> str | Decision:
+        """A status document holding text that cannot be stored: the state fails with `States.Runtime`; the
+        action is released when it has ended, else canceled (when its id can be stored at all)."""
+        if bad_char(ref.action_id) is None:
+            if status_name in ("SUCCEEDED", "FAILED"):
+                self.release = ref
+            else:
+                self.cancel = ref
+        failure = unstorable_failure(f"The action status returned to state {state.name}", bad)
+        return self._error(state, failure, error_value(failure))
+
+    # -- web inputs ------------------------------------------------------------------------------------------
+
+    def _web_input_body(self, state: CreateWebInput | AwaitWebInput) -> tuple[Any, Any]:
+        """(the body, its form for the log): Parameters over the effective input, or the effective input."""
+        effective = self._effective_input(state.input_path)
+        if state.parameters is None:
+            return copy.deepcopy(effective), effective
+        body = evaluate_parameters(state.parameters, effective, context=self.ctx, limits=self.limits)
+        return body, redact_evaluated_parameters(body, state.parameters)
+
+    def _enter_create_web_input(self, state: CreateWebInput) -> str | Decision:
+        try:
+            body, shown = self._web_input_body(state)
+            spec = webinputs.parse_spec(body, state.name)
+        except StatesError as exc:
+            return self._error(state, exc.failure, error_value(exc.failure))
+        self.log.append(
+            runlog.state_started(self.time, state.name, state.type_name, shown, redactor=self._show)
+        )
+        doc = webinputs.build_document(
+            spec,
+            web_input=webinputs.web_input_id(self.context.run_id, state.name, self.cursor.visit),
+            creator_urn=self.context.user_id,
+            flow_id=self.context.flow_id,
+            flow_title=self.context.flow_title,
+            run_id=self.context.run_id,
+            run_label=self.context.run_label,
+            time=self.time,
+        )
+        bad = find_unstorable(doc)
+        if bad is not None:
+            failure = unstorable_failure(f"The web input of state {state.name}", bad)
+            return self._error(state, failure, error_value(failure))
+        self.web_inputs.append((state.name, doc))
+        return self._complete(state, state.result_path, doc)
+
+    def _enter_await_web_input(self, state: AwaitWebInput) -> str | Decision:
+        try:
+            body, shown = self._web_input_body(state)
+            web_input = webinputs.awaited_id(body, state.name)
+        except StatesError as exc:
+            return self._error(state, exc.failure, error_value(exc.failure))
+        self.log.append(
+            runlog.state_started(self.time, state.name, state.type_name, shown, redactor=self._show)
+        )
+        deadline = None
+        if state.wait_time is not None:
+            deadline = self.now + dt.timedelta(seconds=state.wait_time)
+        wait = WebInputWait(web_input, isoformat(deadline) if deadline is not None else None)
+        outcome = WaitForWebInput(state.name, web_input, deadline)
+        return self._decide(replace(self.cursor, web_input=wait), outcome)
+
+    def _on_web_input(
+        self, state: AwaitWebInput, event: WebInputAnswered | WebInputUnavailable
+    ) -> str | Decision:
+        if isinstance(event, WebInputUnavailable):
+            failure = Failure(event.error, event.cause)
+            return self._error(state, failure, error_value(failure))
+        response = make_storable(event.response)
+        return self._complete(state, state.result_path, response)
+
     # -- errors ----------------------------------------------------------------------------------------------
 
     def _random_for(self, state: State) -> RandomSource:
         if self.random is not None:
             return self.random
-        return _random.Random(f"{self.context.run_id}/{state.name}/{self.cursor.attempt}")
+        return _random.Random(self._request_id(state))
 
-    def _error(self, state: State, failure: Failure, caught: Any) -> str | Decision:
-        """Retry, else Catch, else fail the run. Returns the catcher's Next or a Decision."""
+    def _error(
+        self, state: State, failure: Failure, caught: Any, *, retry_safe: bool = True
+    ) -> str | Decision:
+        """Retry, else Catch, else fail the run. Returns the catcher's Next or a Decision. When not
+        `retry_safe`, only retriers naming the error itself apply (not the `States.ALL` wildcard)."""
+        failure = _storable_failure(failure)
+        caught = make_storable(caught)
         if failure.error in TERMINAL_ERRORS:
             return self._fail(failure, state.name)
         retriers = getattr(state, "retry", ())
+        if not retry_safe:
+            retriers = tuple(
+                r if failure.error in r.error_equals else replace(r, max_attempts=0) for r in retriers
+            )
         if retriers:
             retry = decide_retry(retriers, self.cursor.retries, failure.error, self._random_for(state))
             if retry is not None:
@@ -451,7 +641,7 @@ class _Step:
                         redactor=self._show,
                     )
                 )
-                cursor = Cursor(state.name, attempt, retry.retries)
+                cursor = Cursor(state.name, attempt, retry.retries, visit=self.cursor.visit)
                 return self._decide(cursor, WaitUntil(state.name, due, retry=True))
         catcher = find_catcher(getattr(state, "catch", ()), failure.error)
         if catcher is None:
@@ -464,9 +654,9 @@ class _Step:
             except PathWriteError as exc:
                 cause = f"Unable to write the caught error at ResultPath '{catcher.result_path}': {exc}"
                 return self._fail(Failure("States.ResultPathMatchFailure", cause), state.name)
-        too_big = self._oversize(new_state, state.name)
-        if too_big is not None:
-            return too_big
+        refused = self._admit(new_state, state.name, subject=f"The run state after the Catch of {state.name}")
+        if isinstance(refused, Decision):
+            return refused
         self.run_state = new_state
         self.log.append(
             runlog.exception_caught(
@@ -475,30 +665,44 @@ class _Step:
         )
         return catcher.next
 
-    def _oversize(self, new_state: Any, state_name: str) -> Decision | None:
-        """A failed Decision if `new_state` is over the run-state cap (the run state stays the last good)."""
+    def _admit(self, new_state: Any, at: State | str, *, subject: str) -> str | Decision | None:
+        """None when `new_state` may become the run state (the run state stays the last good otherwise).
+
+        Over the size cap: the run fails (`States.DataLimitExceeded`, terminal). Holding text that cannot be
+        stored: `States.Runtime` at the state (Retry and Catch apply when `at` is a State; a state name, for
+        the run input and a caught error, fails the run there)."""
         if new_state is self.measured and new_state is not None:
             return None
+        name = at if isinstance(at, str) else at.name
+        size, bad = measure_run_state(new_state)
+        if bad is not None:
+            failure = unstorable_failure(subject, bad)
+            if isinstance(at, str):
+                return self._fail(failure, name)
+            return self._error(at, failure, error_value(failure))
         cap = self.limits.max_run_state_bytes
-        size = run_state_size(new_state)
         if size <= cap:
             self.measured = new_state
             return None
         cause = f"The run state is {size:,} bytes, more than the limit of {cap:,} bytes"
-        return self._fail(Failure("States.DataLimitExceeded", cause), state_name)
+        return self._fail(Failure("States.DataLimitExceeded", cause), name)
 
     # -- endings ---------------------------------------------------------------------------------------------
 
     def _fail(self, failure: Failure, state_name: str) -> Decision:
+        failure = _storable_failure(failure)
         self.log.append(runlog.flow_failed(self.time, failure, state_name, redactor=self._show))
         shown = Failure(failure.error, redact(failure.cause))
-        return self._decide(Cursor(state_name, self.cursor.attempt), Failed(shown, state_name))
+        cursor = Cursor(state_name, self.cursor.attempt, visit=self.cursor.visit)
+        return self._decide(cursor, Failed(shown, state_name))
 
     def _succeed(self, state: State) -> Decision:
         self.log.append(runlog.flow_succeeded(self.time, self.run_state, redactor=self._show))
         return self._decide(Cursor(state.name), Succeeded(self.run_state))
 
     def _decide(self, cursor: Cursor, outcome: Outcome) -> Decision:
+        if cursor.visits != self.visits:  # every cursor carries the run's visit counter, terminal ones too
+            cursor = replace(cursor, visits=self.visits)
         return Decision(
             cursor=cursor,
             run_state=self.run_state,
@@ -507,4 +711,15 @@ class _Step:
             transitions=self.transitions,
             release_action=self.release,
             cancel_action=self.cancel,
+            web_inputs=tuple(self.web_inputs),
         )
+
+
+def _storable_failure(failure: Failure) -> Failure:
+    """`failure` with any NUL or unpaired surrogate of its name and cause escaped (the same object when there
+    is none): a provider's error message or an expression's may quote one, and a failure is always stored."""
+    error = escape(failure.error) if isinstance(failure.error, str) else failure.error
+    cause = make_storable(failure.cause)
+    if error is failure.error and cause is failure.cause:
+        return failure
+    return Failure(error, cause)

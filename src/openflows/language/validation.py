@@ -1,168 +1,67 @@
 """Static validation of flow definitions: `validate_definition(definition) -> list[Problem]`.
 
 The rules follow spec/flows-language.md §2, §3 and §6 (the Globus IDE JSON Schema plus the service's
-structural checks), with the OpenFlows extensions `Succeed` and `Retry`. Every problem is data: a `loc` path
-into the definition, a message a person can act on, and one of four `type`s:
+structural checks), with the OpenFlows extensions `Succeed`, `Retry`, `Map` and `Parallel` (`nested.py`:
+sub-machines are validated like whole definitions, located inside their state). Every problem is data: a
+`loc` path into the definition, a message a person can act on, and one of four `type`s:
 
 - ``missing``: a required field is absent;
 - ``extra_forbidden``: a field is not allowed where it appears;
 - ``type_error``: a value has the wrong JSON type;
 - ``value_error``: a value has the right type but is not acceptable (bad path, unknown state, limit...).
 
-Validation never raises: any input, however malformed, yields a (possibly empty) list of problems, sorted by
-location. docs/validation.md lists every rule and message.
+Validation never raises: any input, however malformed, yields a (possibly empty) list of problems: causes
+first, sorted by location, then consequences (states that are unreachable, most often because of a misspelt
+target reported above them). docs/validation.md lists every rule and message.
 """
 
 from __future__ import annotations
 
-import difflib
 import json
-import re
 from collections.abc import Iterable
 from typing import Any
 
 from .errors import ExpressionError, PathSyntaxError
 from .expressions import compile_expression
 from .model import DEFAULT_LIMITS, Limits, Problem
+from .nested import NESTED_TYPES, check_map, check_parallel
 from .paths import compile_path
 from .timestamps import is_timestamp
-
-Loc = tuple[str | int, ...]
-
-#: longest time, in seconds, any Wait/WaitTime/Retry interval may name: a run lasts at most one year (spec §8)
-MAX_SECONDS = 31_536_000
-#: deepest nesting of objects and arrays accepted anywhere in a definition
-MAX_NESTING_DEPTH = 100
-#: work allowed for "did you mean" suggestions in one definition (character pairs compared by difflib)
-SUGGESTION_BUDGET = 1_000_000
-#: names longer than this get no suggestion
-MAX_SUGGESTION_LENGTH = 128
-#: deepest nesting of And/Or/Not choice rules
-MAX_RULE_DEPTH = 32
-
-STATE_TYPES = ("Action", "Pass", "Choice", "Wait", "Fail", "ExpressionEval", "Succeed")
-TOP_LEVEL_FIELDS = ("StartAt", "States", "Comment")
-
-#: fields allowed on each state type (besides Type and Comment)
-STATE_FIELDS: dict[str, tuple[str, ...]] = {
-    "Action": (
-        "ActionUrl",
-        "Handler",
-        "ActionScope",
-        "Parameters",
-        "InputPath",
-        "ResultPath",
-        "WaitTime",
-        "ExceptionOnActionFailure",
-        "RunAs",
-        "Catch",
-        "Retry",
-        "Next",
-        "End",
-    ),
-    "Pass": ("Parameters", "Result", "InputPath", "ResultPath", "Next", "End"),
-    "Choice": ("Choices", "Default"),
-    "Wait": ("Seconds", "SecondsPath", "Timestamp", "TimestampPath", "Next", "End"),
-    "Fail": ("Error", "ErrorPath", "Cause", "CausePath"),
-    "ExpressionEval": ("Parameters", "ResultPath", "Retry", "Next", "End"),
-    "Succeed": (),
-}
-TRANSITIONAL_TYPES = ("Action", "Pass", "Wait", "ExpressionEval")
-WAIT_FIELDS = ("Seconds", "SecondsPath", "Timestamp", "TimestampPath")
-
-#: Amazon States Language fields Globus flows do not have, with the reason shown to the author
-UNSUPPORTED_FIELDS = {
-    "OutputPath": "Globus flows do not support OutputPath: a state's output is always its input with the "
-    "result merged in at 'ResultPath'",
-    "ResultSelector": "Globus flows do not support ResultSelector; select what you need with a later "
-    "ExpressionEval or Pass state",
-    "TimeoutSeconds": "Globus flows do not support TimeoutSeconds; use 'WaitTime' on an Action state",
-    "HeartbeatSeconds": "Globus flows do not support HeartbeatSeconds",
-    "Resource": "Globus flows have no 'Resource'; an Action state names its provider with 'ActionUrl'",
-}
-
-#: state types that exist elsewhere but not here, with the reason
-UNSUPPORTED_TYPES = {
-    "CreateWebInput": "web input states are a Globus-hosted feature that OpenFlows does not support",
-    "AwaitWebInput": "web input states are a Globus-hosted feature that OpenFlows does not support",
-    "Task": "Globus flows call action providers with states of type 'Action'",
-    "Parallel": "Globus flows do not support Parallel states",
-    "Map": "Globus flows do not support Map states",
-}
-
-CATCHER_FIELDS = ("ErrorEquals", "Next", "ResultPath", "Comment")
-RETRIER_FIELDS = (
-    "ErrorEquals",
-    "IntervalSeconds",
-    "MaxAttempts",
-    "BackoffRate",
-    "MaxDelaySeconds",
-    "JitterStrategy",
-    "Comment",
-)
-ERROR_WILDCARDS = (
-    "states.all",
-)  # compared case-insensitively: `States.ALL` (ASL) and `States.All` (Gladier)
-
-_STRING_OPS = (
-    "StringEquals",
-    "StringLessThan",
-    "StringGreaterThan",
-    "StringLessThanEquals",
-    "StringGreaterThanEquals",
-)
-_NUMERIC_OPS = (
-    "NumericEquals",
-    "NumericLessThan",
-    "NumericGreaterThan",
-    "NumericLessThanEquals",
-    "NumericGreaterThanEquals",
-)
-_TIMESTAMP_OPS = (
-    "TimestampEquals",
-    "TimestampLessThan",
-    "TimestampGreaterThan",
-    "TimestampLessThanEquals",
-    "TimestampGreaterThanEquals",
-)
-_TYPE_TESTS = ("IsNull", "IsPresent", "IsNumeric", "IsString", "IsBoolean", "IsTimestamp")
-
-
-def _build_operators() -> dict[str, str]:
-    ops: dict[str, str] = {}
-    for names, kind in ((_STRING_OPS, "string"), (_NUMERIC_OPS, "number"), (_TIMESTAMP_OPS, "timestamp")):
-        for name in names:
-            ops[name] = kind
-            ops[name + "Path"] = "path"
-    ops["StringMatches"] = "string"
-    ops["BooleanEquals"] = "boolean"
-    ops["BooleanEqualsPath"] = "path"
-    for name in _TYPE_TESTS:
-        ops[name] = "boolean"
-    return ops
-
-
-#: every Choice comparison operator, mapped to the kind of operand it takes
-CHOICE_OPERATORS: dict[str, str] = _build_operators()
-_RULE_STRUCTURE = ("Variable", "And", "Or", "Not", "Next", "Comment")
-
-_HTTP_URL = re.compile(r"^https?://[^\s/?#]+[^\s]*$")
-
-_JSON_KINDS = (
-    (bool, "a boolean"),
-    (int, "an integer"),
-    (float, "a number"),
-    (str, "a string"),
-    (list, "an array"),
-    (dict, "an object"),
-    (type(None), "null"),
+from .validation_choice import _ChoiceChecks
+from .validation_rules import (
+    _HTTP_URL,
+    _UUID,
+    CATCHER_FIELDS,
+    ERROR_WILDCARDS,
+    MAX_NESTING_DEPTH,
+    MAX_SECONDS,
+    RETRIER_FIELDS,
+    STATE_FIELDS,
+    STATE_TYPES,
+    SUGGESTION_BUDGET,
+    TOP_LEVEL_FIELDS,
+    TRANSITIONAL_TYPES,
+    UNSUPPORTED_FIELDS,
+    UNSUPPORTED_TYPES,
+    WAIT_FIELDS,
+    Loc,
+    _as_tuple,
+    _is_int,
+    _is_number,
+    _kind,
+    _measure,
+    _targets,
+    closest,
+    suggest,
 )
 
 
 def validate_definition(
     definition: object, *, limits: Limits = DEFAULT_LIMITS, strict: bool = False
 ) -> list[Problem]:
-    """Return every problem found in a flow definition, sorted by location; `[]` means the flow is valid.
+    """Return every problem found in a flow definition; `[]` means the flow is valid. Causes come first,
+    sorted by location, then consequences (unreachable states), sorted by location too, so a reader meets a
+    misspelt `Next` before the state it leaves unreachable.
 
     `strict=True` also rejects what the hosted Globus service would reject but OpenFlows accepts: the `Retry`
     and `Succeed` extensions and `http://` action URLs.
@@ -172,79 +71,18 @@ def validate_definition(
         checker.check_definition(definition)
     except RecursionError:  # defensive: every walk below is iterative or depth-capped
         checker.problems.append(Problem((), "The definition is nested too deeply to validate", "value_error"))
-    return sorted(checker.problems, key=lambda p: tuple(_loc_key(part) for part in p.loc))
+    return _by_loc(checker.problems) + _by_loc(checker.consequences)
 
 
-def suggest(name: str, candidates: Iterable[str], budget: list[int] | None = None) -> str:
-    """`"; did you mean 'X'?"` for the candidate closest to `name` (case-insensitive, difflib ratio >= 0.6),
-    or `""`. `budget` (a one-element list) caps the work: each candidate costs the sum of the lengths, each
-    full comparison their product; once it is spent no more suggestions are made (difflib is quadratic)."""
-    if len(name) > MAX_SUGGESTION_LENGTH or (budget is not None and budget[0] <= 0):
-        return ""
-    by_lower = {c.lower(): c for c in sorted(candidates) if c != name and len(c) <= MAX_SUGGESTION_LENGTH}
-    matcher = difflib.SequenceMatcher()
-    matcher.set_seq2(name.lower())
-    best: tuple[float, str] | None = None
-    for lower, original in by_lower.items():
-        if budget is not None:
-            if budget[0] <= 0:
-                return ""
-            budget[0] -= len(lower) + len(name) + 20
-        matcher.set_seq1(lower)
-        if matcher.real_quick_ratio() < 0.6 or matcher.quick_ratio() < 0.6:
-            continue
-        if budget is not None:
-            budget[0] -= len(lower) * len(name) + 500
-        score = matcher.ratio()
-        if score >= 0.6 and (best is None or score > best[0]):
-            best = (score, original)
-    return f"; did you mean '{best[1]}'?" if best else ""
+def _by_loc(problems: list[Problem]) -> list[Problem]:
+    return sorted(problems, key=lambda p: tuple(_loc_key(part) for part in p.loc))
 
 
 def _loc_key(part: object) -> tuple[int, Any]:
     return (0, part) if isinstance(part, int) else (1, str(part))
 
 
-def _kind(value: object) -> str:
-    for cls, name in _JSON_KINDS:
-        if isinstance(value, cls):
-            return name
-    return type(value).__name__
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _measure(value: object) -> tuple[int, str | None]:
-    """Nesting depth of a JSON value, and why it is not JSON (or None). Iterative, so it cannot overflow."""
-    depth = 0
-    stack: list[tuple[object, int]] = [(value, 1)]
-    while stack:
-        node, level = stack.pop()
-        depth = max(depth, level)
-        if depth > MAX_NESTING_DEPTH:
-            return depth, None
-        if isinstance(node, dict):
-            for key, item in node.items():
-                if not isinstance(key, str):
-                    return depth, f"object keys must be strings, not {_kind(key)}"
-                stack.append((item, level + 1))
-        elif isinstance(node, list):
-            stack.extend((item, level + 1) for item in node)
-        elif isinstance(node, float):
-            if node != node or node in (float("inf"), float("-inf")):
-                return depth, "NaN and Infinity are not JSON numbers"
-        elif not isinstance(node, str | int | type(None)):
-            return depth, f"{type(node).__name__} is not a JSON value"
-    return depth, None
-
-
-class _Checker:
+class _Checker(_ChoiceChecks):
     """Collects problems while walking one definition."""
 
     def __init__(self, limits: Limits, *, strict: bool = False) -> None:
@@ -252,7 +90,11 @@ class _Checker:
         self.strict = strict
         self.suggestion_budget = [SUGGESTION_BUDGET]
         self.problems: list[Problem] = []
+        #: problems that follow from others (unreachable states), reported after them
+        self.consequences: list[Problem] = []
         self.names: set[str] = set()
+        #: state name -> the location and text of an unknown target that was probably meant to name it
+        self.misspelt_targets: dict[str, tuple[Loc, str]] = {}
 
     # -- reporting ---------------------------------------------------------------------------------------
 
@@ -375,7 +217,12 @@ class _Checker:
                     todo.append(target)
         for name in states:
             if name not in seen:
-                self.add(("States", name), f"State '{name}' is not reachable from StartAt")
+                msg = f"State '{name}' is not reachable from StartAt"
+                if name in self.misspelt_targets:
+                    loc, target = self.misspelt_targets[name]
+                    where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc)[1:]
+                    msg += f" (probably because {where} names '{target}' instead of '{name}')"
+                self.consequences.append(Problem(("States", name), msg, "value_error"))
 
     # -- states ------------------------------------------------------------------------------------------
 
@@ -406,9 +253,9 @@ class _Checker:
             )
             self.add((*loc, "Type"), msg)
             return
-        if self.strict and type_ == "Succeed":
+        if self.strict and type_ in ("Succeed", *NESTED_TYPES):
             self.add(
-                (*loc, "Type"), "State type 'Succeed' is an OpenFlows extension (strict mode rejects it)"
+                (*loc, "Type"), f"State type '{type_}' is an OpenFlows extension (strict mode rejects it)"
             )
             return
         self.check_state_fields(state, loc, type_)
@@ -465,10 +312,17 @@ class _Checker:
         if not self.expect(target, loc, field, str, "a state name"):
             return
         if target not in self.names:
-            self.add(
-                loc,
-                f"'{field}' names a state '{target}' that does not exist{self.suggest(target, self.names)}",
-            )
+            meant = closest(target, self.names, self.suggestion_budget)
+            if meant is not None:
+                self.misspelt_targets.setdefault(meant, (loc, target))
+            hint = f"; did you mean '{meant}'?" if meant else ""
+            self.add(loc, f"'{field}' names a state '{target}' that does not exist{hint}")
+
+    def check_map(self, state: dict, loc: Loc) -> None:
+        check_map(self, state, loc)
+
+    def check_parallel(self, state: dict, loc: Loc) -> None:
+        check_parallel(self, state, loc)
 
     def check_action(self, state: dict, loc: Loc) -> None:
         if "ActionUrl" in state:
@@ -483,6 +337,16 @@ class _Checker:
             )
         if "Handler" in state:
             self.check_handler(state["Handler"], (*loc, "Handler"))
+            handler = state["Handler"]
+            if (
+                isinstance(handler, dict)
+                and handler.get("Type") == "RegisteredAPI"
+                and "ActionScope" in state
+            ):
+                self.add(
+                    (*loc, "ActionScope"),
+                    "A registered API's scopes come from its target; remove 'ActionScope'",
+                )
         for field in ("ActionScope", "RunAs"):
             ok = field in state and self.expect(state[field], (*loc, field), field, str, "a string")
             if ok and not state[field]:
@@ -507,9 +371,20 @@ class _Checker:
             self.check_retry(state["Retry"], (*loc, "Retry"))
 
     def check_handler(self, handler: object, loc: Loc) -> None:
-        """`Handler`: the action provider's URL as a string, or `{"Type": "ActionProvider", "Url", "Scope"?}`.
-        Registered APIs (`{"Type": "RegisteredAPI", "Id"}`) are a Globus-hosted feature OpenFlows lacks."""
+        """`Handler` (the flow definition schema of globus/flows-ide): `{"Type": "ActionProvider", "Url",
+        "Scope"?}` (another spelling of ActionUrl/ActionScope), `{"Type": "RegisteredAPI", "Id": <uuid>}`, or
+        a string: a provider URL, or a hosted handle `urn:globus:flows:handle:globus:<service>.<route>`,
+        which OpenFlows refuses (it hosts no Globus service's registered APIs). Whether a registered API
+        exists and may be used is checked by the API (it needs the database)."""
         if isinstance(handler, str):
+            if handler.startswith("urn:"):
+                self.add(
+                    loc,
+                    f"The handle {handler[:120]!r} names a registered API hosted by Globus, which OpenFlows "
+                    "does not have; register the operation here (openflows registered-apis create, or gra) "
+                    'and use {"Type": "RegisteredAPI", "Id": "<its id>"}',
+                )
+                return
             self.check_url(handler, loc, "Handler")
             return
         if not isinstance(handler, dict):
@@ -525,15 +400,23 @@ class _Checker:
             if "Scope" in handler:
                 self.expect(handler["Scope"], (*loc, "Scope"), "Scope", str, "a string")
         elif kind == "RegisteredAPI":
+            self.check_fields(handler, loc, ("Type", "Id"), "in a RegisteredAPI 'Handler'")
+            if "Id" not in handler:
+                self.add(
+                    (*loc, "Id"), "A RegisteredAPI 'Handler' needs 'Id', the registered API's id", "missing"
+                )
+            elif not isinstance(handler["Id"], str) or not _UUID.match(handler["Id"]):
+                self.add(
+                    (*loc, "Id"), f"'Id' must be a registered API's UUID, not {str(handler['Id'])[:60]!r}"
+                )
+        elif "Type" not in handler:
             self.add(
                 (*loc, "Type"),
-                "Handlers of type 'RegisteredAPI' are a Globus-hosted feature that OpenFlows does not "
-                "support; name the provider with 'ActionUrl'",
+                "A 'Handler' object needs 'Type': 'ActionProvider' or 'RegisteredAPI'",
+                "missing",
             )
-        elif "Type" not in handler:
-            self.add((*loc, "Type"), "A 'Handler' object needs 'Type': 'ActionProvider'", "missing")
         else:
-            self.add((*loc, "Type"), "'Handler.Type' must be 'ActionProvider'")
+            self.add((*loc, "Type"), "'Handler.Type' must be 'ActionProvider' or 'RegisteredAPI'")
 
     def check_pass(self, state: dict, loc: Loc) -> None:
         self.check_io(state, loc)  # `Result` may be any JSON value
@@ -548,6 +431,36 @@ class _Checker:
 
     def check_succeed(self, state: dict, loc: Loc) -> None:
         pass
+
+    def check_createwebinput(self, state: dict, loc: Loc) -> None:
+        """Parameters (or the effective input) must evaluate to a web input body (`webinputs.parse_spec`):
+        checked when the state runs, since `.$` and `.=` values are known only then."""
+        self.check_io(state, loc)
+        if "Catch" in state:
+            self.check_catch(state["Catch"], (*loc, "Catch"))
+
+    def check_awaitwebinput(self, state: dict, loc: Loc) -> None:
+        self.check_io(state, loc)
+        parameters = state.get("Parameters")
+        if isinstance(parameters, dict) and not {"WebInputId", "WebInputId.$", "WebInputId.="} & set(
+            parameters
+        ):
+            self.add(
+                (*loc, "Parameters"),
+                "An AwaitWebInput state's Parameters need 'WebInputId' (or 'WebInputId.$' / 'WebInputId.='), "
+                "the id of the web input to wait for",
+                "missing",
+            )
+        if "WaitTime" in state:
+            if self.strict:
+                self.add(
+                    (*loc, "WaitTime"),
+                    "'WaitTime' on an AwaitWebInput state is an OpenFlows extension (strict mode rejects it)",
+                )
+            else:
+                self.check_int(state["WaitTime"], (*loc, "WaitTime"), "WaitTime", 1, MAX_SECONDS)
+        if "Catch" in state:
+            self.check_catch(state["Catch"], (*loc, "Catch"))
 
     def check_wait(self, state: dict, loc: Loc) -> None:
         present = [f for f in WAIT_FIELDS if f in state]
@@ -580,22 +493,6 @@ class _Checker:
                 self.check_path(state[path], (*loc, path), path)
                 if literal in state:
                     self.add((*loc, path), f"'{literal}' and '{path}' are mutually exclusive: give only one")
-
-    def check_choice(self, state: dict, loc: Loc) -> None:
-        if "Default" in state:
-            self.check_target(state["Default"], (*loc, "Default"), "Default")
-        if "Choices" not in state:
-            self.add(
-                (*loc, "Choices"), "A Choice state needs 'Choices', a non-empty array of rules", "missing"
-            )
-            return
-        choices = state["Choices"]
-        if not self.expect(choices, (*loc, "Choices"), "Choices", list, "an array of rules"):
-            return
-        if not choices:
-            self.add((*loc, "Choices"), "'Choices' must contain at least one rule")
-        for i, rule in enumerate(choices):
-            self.check_rule(rule, (*loc, "Choices", i), top=True, depth=1)
 
     # -- shared pieces -----------------------------------------------------------------------------------
 
@@ -773,118 +670,6 @@ class _Checker:
                     self.add((*rloc, "BackoffRate"), f"'BackoffRate' must be at least 1.0, not {rate}")
             if "JitterStrategy" in retrier and retrier["JitterStrategy"] not in ("FULL", "NONE"):
                 self.add((*rloc, "JitterStrategy"), "'JitterStrategy' must be 'FULL' or 'NONE'")
-
-    def check_rule(self, rule: object, loc: Loc, *, top: bool, depth: int) -> None:
-        if not isinstance(rule, dict):
-            self.add(loc, f"A choice rule must be an object, not {_kind(rule)}", "type_error")
-            return
-        if depth > MAX_RULE_DEPTH:
-            self.add(loc, f"Choice rules are nested more than {MAX_RULE_DEPTH} levels deep")
-            return
-        self.check_comment(rule, loc)
-        if top:
-            if "Next" not in rule:
-                self.add(
-                    (*loc, "Next"),
-                    "A rule in 'Choices' needs 'Next', the state to go to when it matches",
-                    "missing",
-                )
-            else:
-                self.check_target(rule["Next"], (*loc, "Next"), "Next")
-        elif "Next" in rule:
-            self.add(
-                (*loc, "Next"),
-                "'Next' is only allowed on the top-level rules of 'Choices', not inside 'And', 'Or' or 'Not'",
-                "extra_forbidden",
-            )
-        unknown = [k for k in rule if k not in CHOICE_OPERATORS and k not in _RULE_STRUCTURE]
-        for key in unknown:
-            msg = f"Unknown choice rule field '{key}'"
-            if key == "StringMatchesPath":
-                msg += ": 'StringMatches' has no Path variant; give the pattern itself"
-            else:
-                msg += self.suggest(key, (*CHOICE_OPERATORS, *_RULE_STRUCTURE))
-            self.add((*loc, key), msg, "extra_forbidden")
-        combinators = [k for k in ("And", "Or", "Not") if k in rule]
-        operators = [k for k in rule if k in CHOICE_OPERATORS]
-        if combinators:
-            extra = combinators[1:] + operators + (["Variable"] if "Variable" in rule else [])
-            if extra:
-                self.add(
-                    loc,
-                    f"A choice rule is either one of 'And', 'Or', 'Not' or a comparison; this one mixes "
-                    f"'{combinators[0]}' with {', '.join(repr(e) for e in extra)}",
-                )
-            for key in combinators:
-                self.check_combinator(key, rule[key], (*loc, key), depth)
-            return
-        if "Variable" not in rule:
-            if operators:
-                self.add(
-                    (*loc, "Variable"),
-                    "A comparison needs 'Variable', the path of the value to compare",
-                    "missing",
-                )
-            elif not unknown:
-                self.add(
-                    loc,
-                    "A choice rule needs a condition: 'Variable' with one comparison operator, or 'And', "
-                    "'Or' or 'Not'",
-                    "missing",
-                )
-        else:
-            self.check_path(rule["Variable"], (*loc, "Variable"), "Variable")
-            if not operators and not unknown:
-                self.add(loc, "A comparison needs exactly one operator, such as 'StringEquals'", "missing")
-        if len(operators) > 1:
-            self.add(loc, f"A comparison takes exactly one operator; this one has {', '.join(operators)}")
-        for op in operators:
-            self.check_operand(op, rule[op], (*loc, op))
-
-    def check_combinator(self, key: str, value: object, loc: Loc, depth: int) -> None:
-        if key == "Not":
-            if not isinstance(value, dict):
-                self.add(loc, f"'Not' takes one choice rule (an object), not {_kind(value)}", "type_error")
-                return
-            self.check_rule(value, loc, top=False, depth=depth + 1)
-            return
-        if not isinstance(value, list):
-            self.add(loc, f"'{key}' takes an array of choice rules, not {_kind(value)}", "type_error")
-            return
-        if not value:
-            self.add(loc, f"'{key}' must contain at least one choice rule")
-        for i, rule in enumerate(value):
-            self.check_rule(rule, (*loc, i), top=False, depth=depth + 1)
-
-    def check_operand(self, op: str, value: object, loc: Loc) -> None:
-        kind = CHOICE_OPERATORS[op]
-        if kind == "path":
-            self.check_path(value, loc, op)
-        elif kind == "string":
-            self.expect(value, loc, op, str, "a string")
-        elif kind == "number":
-            if not _is_number(value):
-                self.add(loc, f"'{op}' must be a number, not {_kind(value)}", "type_error")
-        elif kind == "boolean":
-            self.expect(value, loc, op, bool, "a boolean")
-        else:
-            self.check_timestamp(value, loc, op)
-
-
-def _as_tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
-    return kind if isinstance(kind, tuple) else (kind,)
-
-
-def _targets(state: object) -> list[str]:
-    """Names a state may move to (Next, Default, Choices[].Next, Catch[].Next), read leniently."""
-    if not isinstance(state, dict):
-        return []
-    found = [state.get("Next"), state.get("Default")]
-    for key in ("Choices", "Catch"):
-        items = state.get(key)
-        if isinstance(items, list):
-            found.extend(item.get("Next") for item in items if isinstance(item, dict))
-    return [t for t in found if isinstance(t, str)]
 
 
 def validate_input_schema(schema: object, *, limits: Limits = DEFAULT_LIMITS) -> list[Problem]:

@@ -2,8 +2,10 @@
 registry that maps action URLs to them.
 
 A built-in provider is used two ways: in-process by the engine (`engine.actions` calls these methods directly)
-and over HTTP (`providers.http` exposes each one at `/actions/<name>`). Both go through the same methods, so
-the two behave identically.
+and over HTTP (`providers.http` exposes each one at `/actions/<name>`). Either way the caller is whoever the
+bearer token it presents belongs to, and the token must hold the provider's scope (`caller_for_principal`):
+the engine sends each provider a token of the run's user for that provider's scope (issue 14), so both paths
+behave identically.
 
 The registry answers "is this ActionUrl one of ours?": `<base>/actions/<name>` for every base URL this server
 is reachable at, and, when `emulate_globus_providers` is on, the Globus-hosted URL of each provider
@@ -14,9 +16,10 @@ from __future__ import annotations
 
 import abc
 import datetime as dt
+import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 #: statuses after which an action never changes
@@ -33,6 +36,29 @@ class Caller:
     @property
     def principals(self) -> frozenset[str]:
         return frozenset((self.identity, *self.groups))
+
+
+class Authenticated(Protocol):
+    """What `caller_for_principal` reads of an authenticated token (`auth.principal.Principal`)."""
+
+    identity_urn: str
+    group_urns: frozenset[str]
+
+    def has_scope(self, scope: str) -> bool: ...
+
+
+def caller_for_principal(principal: Authenticated | None, provider: Provider) -> Caller:
+    """The caller a bearer token stands for, if it may use `provider`: `UnauthorizedRequest` without a valid
+    token, `ForbiddenRequest` when the token lacks every scope the provider accepts."""
+    if principal is None:
+        raise UnauthorizedRequest("a valid bearer token is required")
+    accepted = provider.accepted_scopes
+    if accepted and not any(principal.has_scope(scope) for scope in accepted):
+        raise ForbiddenRequest(
+            f"the token does not grant the scope {accepted[0]} that the {provider.name} action provider "
+            "requires"
+        )
+    return Caller(identity=principal.identity_urn, groups=tuple(sorted(principal.group_urns)))
 
 
 class ProviderError(Exception):
@@ -91,6 +117,16 @@ class Provider(abc.ABC):
     name: str
     #: Globus-hosted URLs this provider stands in for when emulation is on
     hosted_urls: tuple[str, ...] = ()
+    #: the scope a token must hold to call this provider over HTTP, advertised as `globus_auth_scope`
+    #: (`auth.scopes.PROVIDER_SCOPES`); empty means any valid token will do
+    globus_auth_scope: str = ""
+    #: more scopes that grant use too: those of the retired hosted URLs this provider answers for
+    legacy_scopes: tuple[str, ...] = ()
+
+    @property
+    def accepted_scopes(self) -> tuple[str, ...]:
+        """Every scope that grants use of this provider over HTTP, its own first."""
+        return ((self.globus_auth_scope,) if self.globus_auth_scope else ()) + self.legacy_scopes
 
     @abc.abstractmethod
     def introspect(self) -> dict[str, Any]:
@@ -194,3 +230,12 @@ class ProviderRegistry:
 
     def __len__(self) -> int:
         return len(self._providers)
+
+
+def run_id_of(request_id: str) -> uuid.UUID | None:
+    """The run id the engine put in an action's `request_id` (`<run_id>/<state>/<visit>/<attempt>`)."""
+    head = request_id.split("/", 1)[0]
+    try:
+        return uuid.UUID(head)
+    except ValueError:
+        return None

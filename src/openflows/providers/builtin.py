@@ -9,22 +9,25 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import uuid
 from collections.abc import Callable
 
-from ..engine.clock import Clock, SystemClock
+from ..shared.clock import Clock, SystemClock
 from ..store.db import Database
 from ..store.work import hasten_action_poll
-from .base import Provider
+from .base import Provider, run_id_of
 from .compute import ComputeProvider
 from .config import ProviderSettings
 from .expression_eval import ExpressionEvalProvider
 from .filesystem import DeleteProvider, LsProvider, MkdirProvider, StatProvider
 from .hello_world import HelloWorldProvider
 from .notification import NotificationProvider
+from .permissions import ManagePermissionProvider
 from .runner import ActionRunner
 from .search import SearchDeleteProvider, SearchIngestProvider
 from .transfer import TransferProvider
+from .weboption import WebOptionProvider
+
+__all__ = ["create_builtin_providers", "hosted_url_table", "make_poll_waker", "run_id_of"]
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +38,10 @@ def create_builtin_providers(
     *,
     runner: ActionRunner,
     clock: Clock | None = None,
+    public_url: str | None = None,
 ) -> list[Provider]:
-    """Every built-in provider, sharing `db`, `clock` and the background `runner`."""
+    """Every built-in provider, sharing `db`, `clock` and the background `runner`; `public_url` is where the
+    server is reached (the weboption provider's links)."""
     clock = clock or SystemClock()
     common = {"clock": clock, "runner": runner}
     return [
@@ -46,6 +51,7 @@ def create_builtin_providers(
         LsProvider(db, **common),
         MkdirProvider(db, **common),
         StatProvider(db, **common),
+        ManagePermissionProvider(db, **common),
         ExpressionEvalProvider(db, **common),
         ComputeProvider(
             db,
@@ -56,21 +62,13 @@ def create_builtin_providers(
         NotificationProvider(db, settings=provider_settings, **common),
         SearchIngestProvider(db, **common),
         SearchDeleteProvider(db, **common),
+        WebOptionProvider(db, base_url=public_url, **common),
     ]
 
 
 def hosted_url_table(providers: list[Provider]) -> list[tuple[str, str]]:
     """(hosted URL, provider name) for every Globus-hosted URL the built-ins stand in for."""
     return [(url, provider.name) for provider in providers for url in provider.hosted_urls]
-
-
-def run_id_of(request_id: str) -> uuid.UUID | None:
-    """The run id the engine put in an action's `request_id` (`<run_id>/<state>/<attempt>`), if any."""
-    head = request_id.split("/", 1)[0]
-    try:
-        return uuid.UUID(head)
-    except ValueError:
-        return None
 
 
 def make_poll_waker(

@@ -23,13 +23,15 @@ import sys
 import uuid
 from typing import Any
 
+from ..auth.scopes import LEGACY_PROVIDER_SCOPES, PROVIDER_SCOPES
 from ..store.collections import get_function
 from .base import BadActionRequest, Caller
+from .outcomes import Outcome, failure
 from .runner import ActionCanceled, Job
-from .stored import Outcome, StoredProvider, failure
+from .stored import StoredProvider
 
 #: the scope of the hosted Globus Compute action provider
-COMPUTE_SCOPE = "https://auth.globus.org/scopes/b3db7e59-a6f1-4947-95c2-59d6b7a70f8c/action_all"
+COMPUTE_SCOPE = PROVIDER_SCOPES["compute"]
 #: largest JSON result kept from one task
 MAX_OUTPUT_BYTES = 1024 * 1024  # bytes
 #: how often a running task checks for a cancel
@@ -84,6 +86,7 @@ class ComputeProvider(StoredProvider):
     )
     keywords = ("compute", "function")
     globus_auth_scope = COMPUTE_SCOPE
+    legacy_scopes = LEGACY_PROVIDER_SCOPES["compute"]
     synchronous = False
     background = True
     input_schema = {  # noqa: RUF012

@@ -10,6 +10,7 @@ They live beside `openflows.settings.Settings` (which ignores variables it does 
 | `OPENFLOWS_SMTP_USERNAME`, `OPENFLOWS_SMTP_PASSWORD` | unset | its login |
 | `OPENFLOWS_SMTP_STARTTLS` | true | use STARTTLS |
 | `OPENFLOWS_SMTP_ALLOW_FLOW_CREDENTIALS` | false | honour a flow's `send_credentials` |
+| `OPENFLOWS_NOTIFICATION_SENDER` | `openflows@localhost` | `From` of activity and web input notices |
 | `OPENFLOWS_COMPUTE_TIMEOUT_SECONDS` | 60 | wall-clock limit of one compute task |
 | `OPENFLOWS_COMPUTE_MEMORY_MB` | 1024 | address-space limit of one compute task |
 | `OPENFLOWS_TRANSFER_THREADS` | 4 | threads copying the files of one transfer |
@@ -40,6 +41,7 @@ class ProviderSettings:
     smtp_password: str | None = None
     smtp_starttls: bool = True
     smtp_allow_flow_credentials: bool = False
+    notification_sender: str = "openflows@localhost"
     compute_timeout_seconds: float = 60.0  # seconds
     compute_memory_mb: int = 1024  # MiB
     transfer_threads: int = 4  # threads
@@ -55,7 +57,7 @@ class ProviderSettings:
             return raw.strip() if raw is not None and raw.strip() else None
 
         values: dict[str, Any] = {"outbox_dir": Path(get("OUTBOX_DIR") or Path(home) / "outbox").expanduser()}
-        for field in ("SMTP_HOST", "SMTP_USERNAME", "SMTP_PASSWORD"):
+        for field in ("SMTP_HOST", "SMTP_USERNAME", "SMTP_PASSWORD", "NOTIFICATION_SENDER"):
             if get(field) is not None:
                 values[field.lower()] = get(field)
         for field in ("SMTP_STARTTLS", "SMTP_ALLOW_FLOW_CREDENTIALS"):

@@ -4,7 +4,8 @@ expressions of the flow language with `openflows.language.expressions`, names ta
 Body: `{expression, arguments?, result_path?}` or `{expressions: [{expression, arguments?, result_path?},
 ...]}`.
 Output `details`: each result at its `result_path` (default `result`); later expressions overwrite earlier
-ones. An expression that does not evaluate makes the action FAILED with the evaluator's message.
+ones. An expression that does not evaluate makes the action FAILED with the evaluator's message. The
+expressions of one request share one work budget (`expression_values.SHARED_WORK`).
 Synchronous.
 """
 
@@ -12,14 +13,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..auth.scopes import PROVIDER_SCOPES
 from ..language.errors import LanguageError
+from ..language.expression_evaluator import WorkBudget
 from ..language.expressions import evaluate_expression
 from ..language.paths import write_path
 from .base import BadActionRequest, Caller
-from .stored import Outcome, StoredProvider, failure
+from .outcomes import Outcome, failure
+from .stored import StoredProvider
 
 #: the scope of the hosted expression_eval provider
-EXPRESSION_EVAL_SCOPE = "https://auth.globus.org/scopes/5fac2e64-c734-4e6b-90ea-ff12ddbf9653/expression"
+EXPRESSION_EVAL_SCOPE = PROVIDER_SCOPES["expression_eval"]
 #: `result_path` when an expression has none
 DEFAULT_RESULT_PATH = "result"
 
@@ -73,9 +77,10 @@ class ExpressionEvalProvider(StoredProvider):
 
     def perform(self, body: dict[str, Any], state: dict[str, Any], caller: Caller) -> Outcome:
         details: Any = {}
+        budget = WorkBudget()  # shared by the request's expressions: a list of thousands cannot hold the CPU
         for spec in state["expressions"]:
             try:
-                value = evaluate_expression(spec["expression"], spec["arguments"])
+                value = evaluate_expression(spec["expression"], spec["arguments"], budget=budget)
                 path = spec["result_path"]
                 details = write_path(details, path if path.startswith("$") else f"$.{path}", value)
             except LanguageError as exc:

@@ -19,7 +19,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from ..engine.clock import Clock, SystemClock
+from ..auth.scopes import PROVIDER_SCOPES
+from ..shared.clock import Clock, SystemClock
 from ..store import errors as store_errors
 from ..store.db import Database
 from ..store.schema import provider_actions
@@ -34,7 +35,7 @@ from .base import (
 from .stored import check_request, document, find_action, insert_action, load_action, update_action
 
 #: the scope of the hosted Hello World provider
-HELLO_WORLD_SCOPE = "https://auth.globus.org/scopes/actions.globus.org/hello_world"
+HELLO_WORLD_SCOPE = PROVIDER_SCOPES["hello_world"]
 #: longest accepted `sleep_time` (the providers' default maximum deadline, P30D)
 MAX_SLEEP_SECONDS = 30 * 24 * 3600  # seconds
 #: `echo_string` when the body has none
@@ -67,6 +68,7 @@ class HelloWorldProvider(Provider):
         "https://actions.globus.org/hello_world",
         "https://actions.automate.globus.org/hello_world",
     )
+    globus_auth_scope = HELLO_WORLD_SCOPE
 
     def __init__(self, db: Database, *, clock: Clock | None = None) -> None:
         self.db = db
@@ -83,7 +85,7 @@ class HelloWorldProvider(Provider):
             "description": "Echoes echo_string; sleep_time keeps the action ACTIVE that long; "
             "required_dependent_scope makes it INACTIVE (consent required) until resumed.",
             "keywords": ["hello", "test"],
-            "globus_auth_scope": HELLO_WORLD_SCOPE,
+            "globus_auth_scope": self.globus_auth_scope,
             "admin_contact": "openflows",
             "visible_to": ["public"],
             "runnable_by": ["all_authenticated_users"],

@@ -5,7 +5,13 @@ Routes per provider: `GET /` (introspection, public), `POST /run`, `GET /{id}/st
 `POST /{id}/release`, `POST /{id}/resume`, `GET /{id}/log`, and the new-style aliases `POST /actions`,
 `GET /actions/{id}`, `POST /actions/{id}/cancel`, `DELETE /actions/{id}`, `POST /actions/{id}/resume`,
 `GET /actions/{id}/log`. Every route but introspection needs `Authorization: Bearer <token>` (an OpenFlows
-token). Errors use the provider error body `{"code", "description"}`.
+token) holding the provider's scope, as on the hosted providers: the scope its introspection document
+advertises as `globus_auth_scope`, or one of its legacy scopes (`Provider.accepted_scopes`; a token made
+without `--scope` holds every scope). No token, or an unknown one: 401 `UnauthorizedRequest`; a token without
+the scope: 403 `ForbiddenRequest`. Errors use the provider error body `{"code", "description"}`.
+
+The engine does not come through here: it calls built-in providers in-process, with the same token check
+(`base.caller_for_principal`) applied to the token of the run's user it would have sent.
 """
 
 from __future__ import annotations
@@ -20,7 +26,15 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from ..auth.principal import Principal
-from .base import BadActionRequest, Caller, Provider, ProviderError, ProviderRegistry, UnauthorizedRequest
+from ..language.storable import find_unstorable
+from .base import (
+    BadActionRequest,
+    Caller,
+    Provider,
+    ProviderError,
+    ProviderRegistry,
+    caller_for_principal,
+)
 
 #: largest accepted action request body
 MAX_REQUEST_BYTES = 1024 * 1024  # bytes
@@ -40,7 +54,7 @@ def _documented(*codes: int) -> dict[int | str, dict[str, Any]]:
     reasons = {
         400: "Bad request",
         401: "No valid bearer token",
-        403: "Not allowed to manage this action",
+        403: "The token lacks the provider's scope, or the caller may not manage this action",
         404: "No such provider or action",
         409: "The action is in the wrong state (or the request_id was used with another body)",
         500: "Provider error",
@@ -75,11 +89,8 @@ def create_provider_router(registry: ProviderRegistry, authenticate: Authenticat
             raise _NoProvider(name)
         return provider
 
-    def caller_for(request: Request) -> Caller:
-        principal = authenticate(request.headers.get("authorization"))
-        if principal is None:
-            raise UnauthorizedRequest("a valid bearer token is required")
-        return Caller(identity=principal.identity_urn, groups=tuple(sorted(principal.group_urns)))
+    def caller_for(request: Request, provider: Provider) -> Caller:
+        return caller_for_principal(authenticate(request.headers.get("authorization")), provider)
 
     def handle(fn: Callable[[], tuple[Any, int]]) -> JSONResponse:
         try:
@@ -100,14 +111,19 @@ def create_provider_router(registry: ProviderRegistry, authenticate: Authenticat
         if len(raw) > MAX_REQUEST_BYTES:
             raise BadActionRequest(f"the request body is larger than {MAX_REQUEST_BYTES} bytes")
         try:
-            return json.loads(raw or b"null")
-        except (json.JSONDecodeError, UnicodeDecodeError):
+            value = json.loads(raw or b"null")
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
             raise BadActionRequest("the request body is not valid JSON") from None
+        # JSON bodies were checked by the API's middleware already; this covers other content types
+        bad = find_unstorable(value)
+        if bad is not None:
+            raise BadActionRequest(f"request body field {bad.json_path}: {bad.message()}")
+        return value
 
     async def start(name: str, request: Request) -> JSONResponse:
         try:
             provider = provider_for(name)
-            caller = await run_in_threadpool(caller_for, request)  # a database read
+            caller = await run_in_threadpool(caller_for, request, provider)  # a database read
             body = await read_request(request)
         except _NoProvider as exc:
             return _not_found(exc.args[0])
@@ -137,7 +153,7 @@ def create_provider_router(registry: ProviderRegistry, authenticate: Authenticat
         def endpoint(name: str, action_id: str, request: Request) -> JSONResponse:
             def call() -> tuple[Any, int]:
                 provider = provider_for(name)
-                caller = caller_for(request)
+                caller = caller_for(request, provider)
                 return getattr(provider, op)(action_id, caller), 200
 
             return handle(call)
@@ -148,7 +164,7 @@ def create_provider_router(registry: ProviderRegistry, authenticate: Authenticat
     def log_endpoint(name: str, action_id: str, request: Request) -> JSONResponse:
         def call() -> tuple[Any, int]:
             provider = provider_for(name)
-            caller = caller_for(request)
+            caller = caller_for(request, provider)
             params = request.query_params
             try:
                 limit = int(params.get("limit") or params.get("per_page") or 10)

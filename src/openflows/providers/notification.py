@@ -14,22 +14,19 @@ login chosen by whoever wrote the flow) are ignored unless the administrator als
 from __future__ import annotations
 
 import email.utils
-import os
-import smtplib
 import string
-import uuid
 from email.message import EmailMessage
-from pathlib import Path
 from typing import Any
 
+from ..auth.scopes import PROVIDER_SCOPES
 from .base import BadActionRequest, Caller
 from .config import ProviderSettings
-from .stored import Outcome, StoredProvider, failure, require_str
+from .mail import Mailer, MailError, SmtpTarget
+from .outcomes import Outcome, failure
+from .stored import StoredProvider, require_str
 
 #: the scope of the hosted notification provider
-NOTIFICATION_SCOPE = "https://auth.globus.org/scopes/5fac2e64-c734-4e6b-90ea-ff12ddbf9653/notification_notify"
-#: SMTP connection timeout
-SMTP_TIMEOUT_SECONDS = 30.0  # seconds
+NOTIFICATION_SCOPE = PROVIDER_SCOPES["notification"]
 
 
 def _addresses(value: Any, field: str) -> list[str]:
@@ -76,6 +73,7 @@ class NotificationProvider(StoredProvider):
     def __init__(self, *args: Any, settings: ProviderSettings, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.settings = settings
+        self.mailer = Mailer(settings, clock=self.clock)
 
     def stored_body(self, body: dict[str, Any]) -> dict[str, Any]:
         """Never store the flow's SMTP/SES secrets: only their type and method are kept."""
@@ -125,15 +123,15 @@ class NotificationProvider(StoredProvider):
         message["Message-ID"] = message_id
         subtype = "html" if state["mimetype"] == "text/html" else "plain"
         message.set_content(state["body"], subtype=subtype)
-        smtp = self._smtp_target(body)
+        target = self._smtp_target(body)
         try:
-            if smtp is None:
-                where = self._write_outbox(message)
+            if target is None:
+                where = self.mailer.write_outbox(message)
                 delivery = {"delivery": "outbox", "file": where.name}
             else:
-                self._send_smtp(message, smtp)
-                delivery = {"delivery": "smtp", "smtp_host": smtp["hostname"]}
-        except (OSError, smtplib.SMTPException) as exc:
+                self.mailer.send_smtp(message, target)
+                delivery = {"delivery": "smtp", "smtp_host": target.hostname}
+        except MailError as exc:
             return Outcome.failed(failure("NotificationFailed", f"the message could not be sent: {exc}"))
         return Outcome.succeeded(
             {
@@ -145,47 +143,22 @@ class NotificationProvider(StoredProvider):
             }
         )
 
-    def _smtp_target(self, body: dict[str, Any]) -> dict[str, Any] | None:
+    def _smtp_target(self, body: dict[str, Any]) -> SmtpTarget | None:
         """The SMTP server to use, or None for the outbox."""
         settings = self.settings
-        if not settings.smtp_host:
+        target = self.mailer.default_target()
+        if target is None:
             return None
-        target: dict[str, Any] = {
-            "hostname": settings.smtp_host,
-            "port": settings.smtp_port,
-            "username": settings.smtp_username,
-            "password": settings.smtp_password,
-        }
         if settings.smtp_allow_flow_credentials:
             for credential in body.get("send_credentials") or []:
                 if isinstance(credential, dict) and credential.get("credential_type") == "smtp":
                     value = credential.get("credential_value") or {}
                     if isinstance(value, dict) and isinstance(value.get("hostname"), str):
                         host, _, port = value["hostname"].partition(":")
-                        target = {
-                            "hostname": host,
-                            "port": int(port) if port.isdigit() else settings.smtp_port,
-                            "username": value.get("username"),
-                            "password": value.get("password"),
-                        }
-                        break
+                        return SmtpTarget(
+                            host,
+                            int(port) if port.isdigit() else settings.smtp_port,
+                            value.get("username"),
+                            value.get("password"),
+                        )
         return target
-
-    def _write_outbox(self, message: EmailMessage) -> Path:
-        outbox = self.settings.outbox_dir
-        outbox.mkdir(parents=True, exist_ok=True)
-        final = outbox / f"{self.clock.now().strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:12]}.eml"
-        tmp = final.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(bytes(message))
-        os.replace(tmp, final)
-        return final
-
-    def _send_smtp(self, message: EmailMessage, target: dict[str, Any]) -> None:
-        with smtplib.SMTP(target["hostname"], target["port"], timeout=SMTP_TIMEOUT_SECONDS) as smtp:
-            if self.settings.smtp_starttls:
-                smtp.starttls()
-            if target.get("username"):
-                smtp.login(target["username"], target.get("password") or "")
-            smtp.send_message(message)

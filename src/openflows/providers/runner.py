@@ -25,17 +25,15 @@ import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 
-from ..engine.clock import Clock, SystemClock
+from ..language.storable import make_storable
+from ..shared.clock import Clock, SystemClock
 from ..store.db import Database
 from ..store.schema import provider_actions
-from .stored import Outcome, failure
-
-if TYPE_CHECKING:
-    from .stored import StoredProvider
+from .outcomes import Outcome, failure, storable_outcome
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +47,14 @@ PROGRESS_INTERVAL_SECONDS = 0.5  # seconds
 OnFinished = Callable[[str, str, str], None]
 
 
+class WorkedProvider(Protocol):
+    """What the runner needs of a provider whose actions it works on (`stored.StoredProvider`)."""
+
+    name: str
+
+    def work(self, job: Job) -> Outcome: ...
+
+
 class ActionCanceled(Exception):
     """The action was canceled (or released, or taken over) while it was being worked on."""
 
@@ -56,7 +62,7 @@ class ActionCanceled(Exception):
 class Job:
     """One claimed action being worked on: its body, `state`, and how to report progress."""
 
-    def __init__(self, runner: ActionRunner, provider: StoredProvider, row: dict[str, Any]) -> None:
+    def __init__(self, runner: ActionRunner, provider: WorkedProvider, row: dict[str, Any]) -> None:
         self.runner = runner
         self.provider = provider
         self.row = row
@@ -81,6 +87,7 @@ class Job:
         if not force and now - self._last_write < PROGRESS_INTERVAL_SECONDS:
             return
         self._last_write = now
+        details = make_storable(details)  # progress is shown, never refused: escape what cannot be stored
         lease = self.runner.clock.now() + dt.timedelta(seconds=self.runner.lease_seconds)
         updated = self.runner.db.transact(
             lambda conn: (
@@ -115,14 +122,14 @@ class ActionRunner:
         self.lease_seconds = lease_seconds
         self.inline = inline
         self.on_finished = on_finished
-        self._providers: dict[str, StoredProvider] = {}
+        self._providers: dict[str, WorkedProvider] = {}
         self._jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
         self._stop = threading.Event()
         self._heartbeat: threading.Thread | None = None
 
-    def register(self, provider: StoredProvider) -> None:
+    def register(self, provider: WorkedProvider) -> None:
         self._providers[provider.name] = provider
 
     # -- lifecycle -----------------------------------------------------------------------------------------
@@ -155,7 +162,7 @@ class ActionRunner:
 
     # -- work ----------------------------------------------------------------------------------------------
 
-    def submit(self, provider: StoredProvider, action_id: str) -> None:
+    def submit(self, provider: WorkedProvider, action_id: str) -> None:
         """Claim the action and work on it (now if inline, else in the pool)."""
         if self.inline:
             self._work(provider, action_id)
@@ -196,7 +203,7 @@ class ActionRunner:
         with self._lock:
             return len(self._jobs)
 
-    def _claim(self, provider: StoredProvider, action_id: str) -> dict[str, Any] | None:
+    def _claim(self, provider: WorkedProvider, action_id: str) -> dict[str, Any] | None:
         now = self.clock.now()
         lease = now + dt.timedelta(seconds=self.lease_seconds)
         key = uuid.UUID(action_id)
@@ -223,7 +230,7 @@ class ActionRunner:
 
         return self.db.transact(claim)
 
-    def _work(self, provider: StoredProvider, action_id: str) -> None:
+    def _work(self, provider: WorkedProvider, action_id: str) -> None:
         with self._lock:
             if action_id in self._jobs:
                 return
@@ -249,6 +256,7 @@ class ActionRunner:
                 self._jobs.pop(action_id, None)
 
     def _finish(self, row: dict[str, Any], outcome: Outcome) -> None:
+        outcome = storable_outcome(outcome)
         now = self.clock.now()
         changes = {
             "status": outcome.status,

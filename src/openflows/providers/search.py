@@ -19,13 +19,16 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from ..auth.scopes import PROVIDER_SCOPES
 from ..store.db import Database
 from ..store.schema import search_entries
 from .base import BadActionRequest, Caller
-from .stored import Outcome, StoredProvider, require_str
+from .outcomes import Outcome
+from .stored import StoredProvider, require_str
 
 #: the scope of the hosted search providers
-SEARCH_SCOPE = "https://auth.globus.org/scopes/5fac2e64-c734-4e6b-90ea-ff12ddbf9653/search"
+SEARCH_INGEST_SCOPE = PROVIDER_SCOPES["search_ingest"]
+SEARCH_DELETE_SCOPE = PROVIDER_SCOPES["search_delete"]
 
 
 def _urls(operation: str) -> tuple[str, ...]:
@@ -68,7 +71,7 @@ class SearchIngestProvider(StoredProvider):
     title = "Search ingest"
     description = "Ingests one entry (subject, visible_to, content) into a local search index."
     keywords = ("search", "ingest")
-    globus_auth_scope = SEARCH_SCOPE
+    globus_auth_scope = SEARCH_INGEST_SCOPE
     input_schema = {  # noqa: RUF012
         "type": "object",
         "properties": {
@@ -140,7 +143,7 @@ class SearchDeleteProvider(StoredProvider):
     title = "Search delete"
     description = "Deletes entries of a local search index (delete_by subject, entry or query)."
     keywords = ("search", "delete")
-    globus_auth_scope = SEARCH_SCOPE
+    globus_auth_scope = SEARCH_DELETE_SCOPE
     input_schema = {  # noqa: RUF012
         "type": "object",
         "properties": {

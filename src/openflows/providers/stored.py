@@ -14,14 +14,13 @@ what its body means:
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import uuid
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from ..engine.clock import Clock, SystemClock
+from ..shared.clock import Clock, SystemClock
 from ..store import errors as store_errors
 from ..store.db import Database
 from ..store.schema import provider_actions
@@ -34,6 +33,7 @@ from .base import (
     ForbiddenRequest,
     Provider,
 )
+from .outcomes import Outcome, failure, storable_outcome
 
 if TYPE_CHECKING:
     from .runner import ActionRunner, Job
@@ -42,31 +42,9 @@ if TYPE_CHECKING:
 DEFAULT_RELEASE_AFTER = "P30D"
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Outcome:
-    """What an action came to: its status, `details`, and optionally a display status."""
-
-    status: str
-    details: Any
-    display_status: str | None = None
-
-    @classmethod
-    def succeeded(cls, details: Any) -> Outcome:
-        return cls("SUCCEEDED", details)
-
-    @classmethod
-    def failed(cls, details: Any, display_status: str | None = None) -> Outcome:
-        return cls("FAILED", details, display_status)
-
-
 def iso(t: dt.datetime | None) -> str | None:
     """An aware datetime as ISO 8601 UTC (None stays None)."""
     return None if t is None else t.astimezone(dt.UTC).isoformat()
-
-
-def failure(code: str, description: str, **more: Any) -> dict[str, Any]:
-    """A FAILED action's `details`: `{"code", "description", ...}`."""
-    return {"code": code, "description": description, **more}
 
 
 class StoredProvider(Provider):
@@ -76,7 +54,6 @@ class StoredProvider(Provider):
     subtitle: str = ""
     description: str = ""
     keywords: tuple[str, ...] = ()
-    globus_auth_scope: str = ""
     #: every `/run` answers with a terminal status
     synchronous: bool = True
     #: the work happens in an `ActionRunner` after `/run` (asynchronous providers)
@@ -147,25 +124,9 @@ class StoredProvider(Provider):
             return existing, False
         state = self.check_body(body, caller)
         now = self.clock.now()
-        values: dict[str, Any] = {
-            "id": uuid.uuid4(),
-            "provider": self.name,
-            "creator_id": caller.identity,
-            "request_id": request_id,
-            "body": stored,
-            "label": extras.get("label"),
-            "monitor_by": extras.get("monitor_by") or [],
-            "manage_by": extras.get("manage_by") or [],
-            "release_after": extras.get("release_after"),
-            "start_time": now,
-            "state": state,
-        }
-        if self.background:
-            values.update(
-                status="ACTIVE", display_status="ACTIVE", details=self.initial_details(body, state, now)
-            )
-        else:
-            outcome = self.perform(body, state, caller)
+        values = self.new_action(request_id, body, state, caller, extras=extras, now=now)
+        if not self.background:
+            outcome = storable_outcome(self.perform(body, state, caller))
             values.update(
                 status=outcome.status,
                 display_status=outcome.display_status or outcome.status,
@@ -188,6 +149,39 @@ class StoredProvider(Provider):
                 ).one()
             return document(dict(row._mapping)), True
         return document(values), True
+
+    def new_action(
+        self,
+        request_id: str,
+        body: dict[str, Any],
+        state: dict[str, Any],
+        caller: Caller,
+        *,
+        extras: dict[str, Any],
+        now: dt.datetime,
+    ) -> dict[str, Any]:
+        """The `provider_actions` row of a new action of `caller` (`state` from `check_body`); an
+        asynchronous action starts ACTIVE with its initial details, and its runner picks it up once the row
+        is committed (`runner.submit`, or `recover` within a lease period). A timer inserts such a row in the
+        transaction of its firing (`engine.timers`)."""
+        values: dict[str, Any] = {
+            "id": uuid.uuid4(),
+            "provider": self.name,
+            "creator_id": caller.identity,
+            "request_id": request_id,
+            "body": self.stored_body(body),
+            "label": extras.get("label"),
+            "monitor_by": extras.get("monitor_by") or [],
+            "manage_by": extras.get("manage_by") or [],
+            "release_after": extras.get("release_after"),
+            "start_time": now,
+            "state": state,
+        }
+        if self.background:
+            values.update(
+                status="ACTIVE", display_status="ACTIVE", details=self.initial_details(body, state, now)
+            )
+        return values
 
     def _find(self, caller: Caller, request_id: str, body: dict[str, Any]) -> dict[str, Any] | None:
         with self.db.read() as conn:

@@ -8,497 +8,37 @@ Inputs (both shapes):
 - legacy (`https://actions.globus.org/transfer/transfer`): `source_endpoint_id`, `destination_endpoint_id`,
   `transfer_items: [{source_path, destination_path, recursive}]`, and the same options.
 
-How it copies (`copy_tree`): the items are planned first (every file and directory, symlinks resolved and
-checked to stay inside the source collection), then files are copied by a small thread pool. Each file is
-written to a temporary name in its destination directory (`O_EXCL | O_NOFOLLOW`) and renamed over the
-destination, so a reader never sees a half-written file. `sync_level` skips files that are already there
+How it copies (`copytree.copy_tree`): the items are planned first (every file and directory; symlinks in
+a source tree followed only while they stay inside the source collection), then files are copied by a small
+thread pool, every path walked beneath its collection root without following a link. Each file is written
+to a temporary name in its destination directory (`O_EXCL | O_NOFOLLOW`) and renamed over the destination,
+so a reader never sees a half-written file. `sync_level` skips files that are already there
 (0: exists, 1: same size, 2: destination not older, 3: same checksum); `verify_checksum` re-reads both
 sides after the copy and compares SHA-256 digests; `delete_destination_extra` removes what the source does
 not have under a recursive item. A failure stops the task: the action is FAILED and `details.fatal_error`
 names the path and the reason.
+
+Permissions (providers/collections.py): the caller must be allowed to read every source path (as named and
+where it leads) and to write every destination path. The paths named are checked at `/run` (a 403
+`PermissionDenied`) and again when the work starts; a symbolic link met in a source tree that leads where
+the caller may not read fails the task with `PERMISSION_DENIED`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
 import datetime as dt
-import errno
-import hashlib
-import itertools
-import os
-import re
-import shutil
-import stat as stat_module
 import time
 import uuid
-from collections.abc import Callable
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
-from pathlib import Path
 from typing import Any
 
+from ..auth.scopes import LEGACY_PROVIDER_SCOPES
 from .base import BadActionRequest, Caller
-from .collections import Collection, PathRefused, load_collection
+from .collections import caller_groups, load_collection, state_caller
+from .copytree import DEFAULT_COPY_THREADS, Options, Progress, TransferFailed, copy_tree
 from .filesystem import TRANSFER_AP_SCOPE, transfer_urls
-from .runner import ActionCanceled, Job
-from .stored import Outcome, StoredProvider, iso, optional_bool
-
-#: threads copying the files of one transfer
-DEFAULT_COPY_THREADS = 4  # threads
-#: bytes moved per copy_file_range / read call
-CHUNK_BYTES = 8 * 1024 * 1024  # bytes
-#: files above this size are copied with sendfile/copy_file_range loops; below, one call usually suffices
-HASH_CHUNK_BYTES = 1024 * 1024  # bytes
-
-#: files handed to a copy thread at once (fewer hand-offs for trees of small files)
-BATCH_FILES = 64  # files
-
-_HAS_COPY_FILE_RANGE = hasattr(os, "copy_file_range")
-_O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
-_O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
-
-
-class TransferFailed(Exception):
-    """One file or directory could not be transferred: a Transfer-style code and a description."""
-
-    def __init__(self, code: str, description: str, path: str | None = None) -> None:
-        super().__init__(description)
-        self.code = code
-        self.description = description
-        self.path = path
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class FileCopy:
-    """One planned file copy: real source and destination paths (strings: this is the hot loop), and the
-    collection path of each, shown in messages."""
-
-    source: str
-    destination: str
-    shown_source: str
-    shown_destination: str
-
-
-@dataclasses.dataclass
-class Plan:
-    """Every directory to create and file to copy, and the destinations to prune afterwards."""
-
-    directories: list[str] = dataclasses.field(default_factory=list)
-    files: list[FileCopy] = dataclasses.field(default_factory=list)
-    #: (destination directory, the names the source has there) for delete_destination_extra
-    prune: list[tuple[str, set[str]]] = dataclasses.field(default_factory=list)
-
-
-@dataclasses.dataclass
-class Progress:
-    files: int = 0
-    directories: int = 0
-    files_transferred: int = 0
-    files_skipped: int = 0
-    bytes_transferred: int = 0
-    bytes_checksummed: int = 0
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Options:
-    sync_level: int | None = None
-    verify_checksum: bool = False
-    delete_destination_extra: bool = False
-    preserve_timestamp: bool = False
-
-
-# -- planning ------------------------------------------------------------------------------------------------
-
-
-def plan_item(
-    source: Collection,
-    destination: Collection,
-    source_path: str,
-    destination_path: str,
-    recursive: bool,
-    plan: Plan,
-    *,
-    prune: bool = False,
-) -> None:
-    """Add one transfer item to `plan`; raise `TransferFailed` for a missing source or a wrong `recursive`."""
-    src = source.resolve(source_path)
-    dst = destination.resolve(destination_path)
-    if not os.path.exists(src):
-        raise TransferFailed(
-            "FILE_NOT_FOUND", f"{source_path!r} does not exist on collection {source.id}", source_path
-        )
-    if src.is_dir():
-        if not recursive:
-            raise TransferFailed(
-                "IS_A_DIRECTORY", f"{source_path!r} is a directory: set recursive to transfer it", source_path
-            )
-        _plan_tree(
-            source,
-            str(src),
-            source.display(src),
-            str(dst),
-            destination.display(dst),
-            plan,
-            prune=prune,
-            seen=set(),
-        )
-    else:
-        if destination_path.endswith("/") or dst.is_dir():
-            dst = dst / src.name  # into a directory: keep the file's name
-        plan.files.append(FileCopy(str(src), str(dst), source.display(src), destination.display(dst)))
-
-
-def _join(shown: str, name: str) -> str:
-    return f"{shown.rstrip('/')}/{name}"
-
-
-def _plan_tree(
-    source: Collection,
-    src: str,
-    shown_src: str,
-    dst: str,
-    shown_dst: str,
-    plan: Plan,
-    *,
-    prune: bool,
-    seen: set[tuple[int, int]],
-) -> None:
-    st = os.stat(src)
-    key = (st.st_dev, st.st_ino)
-    if key in seen:  # a symlink loop inside the collection
-        return
-    seen.add(key)
-    plan.directories.append(dst)
-    names: set[str] = set()
-    files = plan.files
-    with os.scandir(src) as it:
-        entries = sorted(it, key=lambda e: e.name)
-    for entry in entries:
-        name = entry.name
-        names.add(name)
-        child = entry.path
-        shown_child = _join(shown_src, name)
-        if entry.is_symlink():
-            child = os.path.realpath(child)
-            source.check_inside(child, shown_child)
-            is_dir = os.path.isdir(child)
-        else:
-            is_dir = entry.is_dir(follow_symlinks=False)
-        if is_dir:
-            _plan_tree(
-                source,
-                child,
-                shown_child,
-                f"{dst}/{name}",
-                _join(shown_dst, name),
-                plan,
-                prune=prune,
-                seen=seen,
-            )
-        else:
-            files.append(FileCopy(child, f"{dst}/{name}", shown_child, _join(shown_dst, name)))
-    if prune:
-        plan.prune.append((dst, names))
-
-
-# -- copying -------------------------------------------------------------------------------------------------
-
-_temp_names = itertools.count()
-_PID = os.getpid()
-
-
-def file_digest(path: str | Path, algorithm: str = "sha256") -> str:
-    """The hex digest of a file (opened without following a final symlink)."""
-    digest = hashlib.new(algorithm)
-    fd = os.open(path, os.O_RDONLY | _O_NOFOLLOW | _O_CLOEXEC)
-    with os.fdopen(fd, "rb") as handle:
-        while chunk := handle.read(HASH_CHUNK_BYTES):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _copy_fd(fd_in: int, fd_out: int, size: int) -> None:
-    copied = 0
-    if _HAS_COPY_FILE_RANGE:
-        try:
-            while True:
-                n = os.copy_file_range(fd_in, fd_out, max(size - copied, CHUNK_BYTES))
-                if n == 0:
-                    return
-                copied += n
-                if copied >= size:  # the size fstat saw when the copy began
-                    return
-        except OSError as exc:
-            if copied or exc.errno not in (
-                errno.EXDEV,
-                errno.ENOSYS,
-                errno.EINVAL,
-                errno.EOPNOTSUPP,
-                errno.EPERM,
-            ):
-                raise
-    while True:
-        chunk = os.read(fd_in, CHUNK_BYTES)
-        if not chunk:
-            return
-        view = memoryview(chunk)
-        while view:
-            written = os.write(fd_out, view)
-            view = view[written:]
-
-
-def copy_file(src: str | Path, dst: str | Path) -> int:
-    """Copy `src` to `dst` atomically (a temporary name in dst's directory, then a rename); return the bytes
-    copied. The source is opened with O_NOFOLLOW, the temporary file with O_EXCL | O_NOFOLLOW."""
-    src, dst = str(src), str(dst)
-    fd_in = os.open(src, os.O_RDONLY | _O_NOFOLLOW | _O_CLOEXEC)
-    try:
-        st = os.fstat(fd_in)
-        if not stat_module.S_ISREG(st.st_mode):
-            raise TransferFailed("NOT_A_FILE", "is not a regular file")
-        head, _, name = dst.rpartition("/")
-        tmp = f"{head}/.{name}.{_PID}-{next(_temp_names)}.part"
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW | _O_CLOEXEC
-        mode = stat_module.S_IMODE(st.st_mode) | 0o600
-        try:
-            fd_out = os.open(tmp, flags, mode)
-        except FileExistsError:  # a leftover of a process with the same pid: pick a random name
-            tmp = f"{head}/.{name}.{uuid.uuid4().hex}.part"
-            fd_out = os.open(tmp, flags, mode)
-        try:
-            try:
-                _copy_fd(fd_in, fd_out, st.st_size)
-            finally:
-                os.close(fd_out)
-            os.replace(tmp, dst)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
-        return st.st_size
-    finally:
-        os.close(fd_in)
-
-
-def _skip(copy: FileCopy, level: int) -> bool:
-    """Whether `sync_level` says the destination is already up to date."""
-    try:
-        dst = os.stat(copy.destination)
-    except FileNotFoundError:
-        return False
-    if not stat_module.S_ISREG(dst.st_mode):
-        return False
-    if level <= 0:
-        return True
-    src = os.stat(copy.source)
-    if level == 1:
-        return src.st_size == dst.st_size
-    if level == 2:
-        return src.st_size == dst.st_size and int(dst.st_mtime) >= int(src.st_mtime)
-    return src.st_size == dst.st_size and file_digest(copy.source) == file_digest(copy.destination)
-
-
-def _reason(exc: OSError) -> tuple[str, str]:
-    codes = {
-        errno.ENOENT: "FILE_NOT_FOUND",
-        errno.EACCES: "PERMISSION_DENIED",
-        errno.EPERM: "PERMISSION_DENIED",
-        errno.ENOSPC: "NO_SPACE_LEFT",
-        errno.EISDIR: "IS_A_DIRECTORY",
-        errno.ENOTDIR: "NOT_A_DIRECTORY",
-        errno.ELOOP: "SYMLINK_REFUSED",
-    }
-    return codes.get(exc.errno or 0, "OS_ERROR"), exc.strerror or str(exc)
-
-
-def _copy_one(copy: FileCopy, options: Options) -> tuple[int, bool, int]:
-    """Copy one planned file: (bytes copied, skipped, bytes checksummed); raise `TransferFailed`."""
-    try:
-        if options.sync_level is not None and _skip(copy, options.sync_level):
-            return 0, True, 0
-        size = copy_file(copy.source, copy.destination)
-        if options.preserve_timestamp or options.sync_level is not None:
-            st = os.stat(copy.source)
-            os.utime(copy.destination, ns=(st.st_atime_ns, st.st_mtime_ns))
-        checked = 0
-        if options.verify_checksum:
-            if file_digest(copy.source) != file_digest(copy.destination):
-                raise TransferFailed(
-                    "CHECKSUM_MISMATCH",
-                    f"the checksum of {copy.shown_destination!r} differs from {copy.shown_source!r}",
-                    copy.shown_destination,
-                )
-            checked = size
-        return size, False, checked
-    except TransferFailed as exc:
-        if exc.path is None:
-            raise TransferFailed(
-                exc.code, f"{copy.shown_source!r} {exc.description}", copy.shown_source
-            ) from None
-        raise
-    except OSError as exc:
-        code, why = _reason(exc)
-        if code == "IS_A_DIRECTORY":
-            why = f"the destination {copy.shown_destination!r} is a directory"
-        raise TransferFailed(
-            code, f"copying {copy.shown_source!r} to {copy.shown_destination!r}: {why}", copy.shown_source
-        ) from None
-
-
-def copy_tree(
-    source: Collection,
-    destination: Collection,
-    items: list[dict[str, Any]],
-    options: Options,
-    *,
-    threads: int = DEFAULT_COPY_THREADS,
-    on_progress: Callable[[Progress], None] | None = None,
-    should_stop: Callable[[], bool] = lambda: False,
-    clean_partials: bool = False,
-) -> Progress:
-    """Transfer `items` ([{source_path, destination_path, recursive}]) between two collections; return the
-    counters. Raise `TransferFailed` (with the path and the reason) at the first failure.
-
-    `clean_partials` (a transfer resumed after a crash) first removes the temporary `.part` files a killed
-    process left in the destination directories."""
-    plan = Plan()
-    for item in items:
-        try:
-            plan_item(
-                source,
-                destination,
-                item["source_path"],
-                item["destination_path"],
-                bool(item.get("recursive")),
-                plan,
-                prune=options.delete_destination_extra,
-            )
-        except PathRefused as exc:
-            raise TransferFailed("PATH_REFUSED", exc.description, item["source_path"]) from None
-        except OSError as exc:
-            code, why = _reason(exc)
-            raise TransferFailed(code, f"{item['source_path']!r}: {why}", item["source_path"]) from None
-    progress = Progress(files=len(plan.files), directories=len(plan.directories))
-    if on_progress:
-        on_progress(progress)
-    checked_dirs: set[str] = set()
-    for directory in plan.directories:
-        _make_directory(destination, directory, checked_dirs)
-    for copy in plan.files:
-        parent = copy.destination.rpartition("/")[0]
-        if parent not in checked_dirs:
-            _make_directory(destination, parent, checked_dirs)
-    if clean_partials:
-        for directory in checked_dirs:
-            _remove_partials(directory)
-
-    def batch(copies: list[FileCopy]) -> list[tuple[int, bool, int]]:
-        results = []
-        for copy in copies:
-            if should_stop():
-                raise ActionCanceled("stopped")
-            results.append(_copy_one(copy, options))
-        return results
-
-    def account(results: list[tuple[int, bool, int]]) -> None:
-        for size, skipped, checked in results:
-            if skipped:
-                progress.files_skipped += 1
-            else:
-                progress.files_transferred += 1
-                progress.bytes_transferred += size
-            progress.bytes_checksummed += checked
-
-    batches = _batches(plan.files)
-    if threads <= 1 or len(batches) <= 1:
-        for copies in batches:
-            account(batch(copies))
-            if on_progress:
-                on_progress(progress)
-    else:
-        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="openflows-copy") as pool:
-            pending: set[Future[list[tuple[int, bool, int]]]] = set()
-            queue = iter(batches)
-            exhausted = False
-            try:
-                while True:
-                    while not exhausted and len(pending) < threads * 4:
-                        copies = next(queue, None)
-                        if copies is None:
-                            exhausted = True
-                            break
-                        pending.add(pool.submit(batch, copies))
-                    if not pending:
-                        break
-                    done, pending = wait(pending, timeout=0.5, return_when=FIRST_EXCEPTION)
-                    for future in done:
-                        account(future.result())
-                    if on_progress:
-                        on_progress(progress)
-            finally:
-                for future in pending:
-                    future.cancel()
-    for directory, names in plan.prune:
-        _prune(directory, names)
-    return progress
-
-
-def _batches(files: list[FileCopy]) -> list[list[FileCopy]]:
-    """Files grouped for the pool: about BATCH_BYTES or BATCH_FILES per group (a big file alone)."""
-    batches: list[list[FileCopy]] = []
-    current: list[FileCopy] = []
-    for copy in files:
-        current.append(copy)
-        if len(current) >= BATCH_FILES:
-            batches.append(current)
-            current = []
-    if current:
-        batches.append(current)
-    return batches
-
-
-def _make_directory(destination: Collection, directory: str, checked: set[str]) -> None:
-    try:
-        os.makedirs(directory, exist_ok=True)
-    except FileExistsError:
-        raise TransferFailed(
-            "NOT_A_DIRECTORY",
-            f"the destination {destination.display(directory)!r} exists and is not a directory",
-            destination.display(directory),
-        ) from None
-    except OSError as exc:
-        code, why = _reason(exc)
-        raise TransferFailed(code, f"{destination.display(directory)!r}: {why}") from None
-    try:
-        destination.check_inside(os.path.realpath(directory), destination.display(directory))
-    except PathRefused as exc:
-        raise TransferFailed("PATH_REFUSED", exc.description, destination.display(directory)) from None
-    checked.add(directory)
-
-
-_PARTIAL = re.compile(r"^\..+\.([0-9]+-[0-9]+|[0-9a-f]{32})\.part$")
-
-
-def _remove_partials(directory: str) -> None:
-    """Remove the temporary files `copy_file` names (`.<name>.<pid>-<n>.part`) from one directory."""
-    with os.scandir(directory) as it:
-        stale = [
-            entry.path for entry in it if _PARTIAL.match(entry.name) and entry.is_file(follow_symlinks=False)
-        ]
-    for path in stale:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
-
-
-def _prune(directory: str, keep: set[str]) -> None:
-    with os.scandir(directory) as it:
-        extra = [entry for entry in it if entry.name not in keep]
-    for entry in extra:
-        if entry.is_dir(follow_symlinks=False):
-            shutil.rmtree(entry.path)
-        else:
-            os.unlink(entry.path)
-
+from .outcomes import Outcome
+from .runner import Job
+from .stored import StoredProvider, iso, optional_bool
 
 # -- the provider --------------------------------------------------------------------------------------------
 
@@ -508,6 +48,7 @@ class TransferProvider(StoredProvider):
 
     name = "transfer"
     hosted_urls = transfer_urls("transfer")
+    legacy_scopes = LEGACY_PROVIDER_SCOPES["transfer"]
     title = "Transfer"
     subtitle = "Copy files between local collections"
     description = (
@@ -564,8 +105,8 @@ class TransferProvider(StoredProvider):
                 recursive = False
             if not isinstance(recursive, bool):
                 raise BadActionRequest("recursive must be true or false")
-            source.resolve(src)
-            destination.resolve(dst)
+            source.check(src, follow=True, caller=caller)
+            destination.check(dst, follow=False, caller=caller, write=True)
             items.append({"source_path": src, "destination_path": dst, "recursive": recursive})
         return {
             "source": str(source.id),
@@ -576,6 +117,7 @@ class TransferProvider(StoredProvider):
             "delete_destination_extra": optional_bool(body, "delete_destination_extra"),
             "preserve_timestamp": optional_bool(body, "preserve_timestamp"),
             "task_id": str(uuid.uuid4()),
+            "caller_groups": caller_groups(caller),
         }
 
     def initial_details(self, body: dict[str, Any], state: dict[str, Any], now: dt.datetime) -> Any:
@@ -610,6 +152,7 @@ class TransferProvider(StoredProvider):
                 destination,
                 state["items"],
                 options,
+                caller=state_caller(job.row["creator_id"], state),
                 threads=self.copy_threads,
                 on_progress=report,
                 should_stop=job.canceled.is_set,

@@ -7,6 +7,9 @@ deadlock on a lock upgrade. PostgreSQL (`postgresql+psycopg://`) uses READ COMMI
 READ READ ONLY for reads (one snapshot per read transaction).
 
 Driver errors are translated here, once, into `store.errors` exceptions; `Database.transact` retries `Busy`.
+Only what a retry can cure is `Busy` (lock, serialization failure, deadlock) or `Unavailable` (no connection);
+a value the database refuses (PostgreSQL's data exceptions, a NUL psycopg will not send, a string that is not
+valid UTF-8) is `InvalidValue`: the same request would fail the same way again.
 """
 
 from __future__ import annotations
@@ -52,6 +55,8 @@ _WRITE_OPTION = "openflows_write"
 _PG_UNIQUE = "23505"
 _PG_FOREIGN_KEY = "23503"
 _PG_RETRYABLE = {"40001", "40P01", "55P03"}  # serialization failure, deadlock, lock not available
+_PG_DATA_EXCEPTION = "22"  # class 22: the value is invalid (bad encoding, out of range, NUL in JSONB text)
+_PG_UNAVAILABLE_CLASSES = ("08", "57P")  # connection exception; operator intervention (shutdown)
 # SQLite primary result codes
 _SQLITE_BUSY = sqlite3.SQLITE_BUSY
 _SQLITE_LOCKED = sqlite3.SQLITE_LOCKED
@@ -290,6 +295,8 @@ def translate_errors() -> Iterator[None]:
         raise translate_error(exc) from exc
     except sa.exc.TimeoutError as exc:  # connection pool exhausted
         raise errors.Busy("no database connection available; try again") from exc
+    except UnicodeEncodeError as exc:  # a parameter holding an unpaired surrogate (SQLite, psycopg)
+        raise errors.InvalidValue(f"invalid value: {exc}") from exc
 
 
 def translate_error(exc: sa.exc.DBAPIError) -> errors.StoreError:
@@ -297,13 +304,13 @@ def translate_error(exc: sa.exc.DBAPIError) -> errors.StoreError:
     orig = exc.orig
     sqlstate = getattr(orig, "sqlstate", None)
     if sqlstate is not None or type(orig).__module__.startswith("psycopg"):
-        return _translate_postgres(orig, sqlstate)
+        return _translate_postgres(exc, orig, sqlstate)
     if isinstance(orig, sqlite3.Error):
         return _translate_sqlite(orig)
     return errors.StoreError(f"database error: {orig}")
 
 
-def _translate_postgres(orig: Any, sqlstate: str | None) -> errors.StoreError:
+def _translate_postgres(exc: sa.exc.DBAPIError, orig: Any, sqlstate: str | None) -> errors.StoreError:
     diag = getattr(orig, "diag", None)
     constraint = getattr(diag, "constraint_name", None)
     text = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
@@ -315,7 +322,17 @@ def _translate_postgres(orig: Any, sqlstate: str | None) -> errors.StoreError:
         return errors.Conflict(text, constraint_name=constraint)
     if sqlstate in _PG_RETRYABLE:
         return errors.Busy(f"database busy: {text}")
-    if sqlstate is None or sqlstate.startswith("08") or sqlstate.startswith("57P"):
+    if (sqlstate is not None and sqlstate.startswith(_PG_DATA_EXCEPTION)) or isinstance(
+        exc, sa.exc.DataError
+    ):
+        # e.g. 22P05 "\u0000 cannot be converted to text"; psycopg's own "cannot contain NUL (0x00) bytes"
+        # has no SQLSTATE: it never reaches the server
+        return errors.InvalidValue(f"invalid value: {text}")
+    if sqlstate is None:
+        if isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError):  # no or a lost connection
+            return errors.Unavailable(f"database unavailable: {text}")
+        return errors.StoreError(f"database error: {text}")
+    if sqlstate.startswith(_PG_UNAVAILABLE_CLASSES):
         return errors.Unavailable(f"database unavailable: {text}")
     return errors.StoreError(f"database error: {text}")
 

@@ -43,6 +43,11 @@ class ForeignKeyViolation(Conflict):
     """The row refers to a row that does not exist, or is still referred to."""
 
 
+class InvalidValue(StoreError):
+    """The database refused a value as invalid data (e.g. text holding a NUL character or an unpaired
+    surrogate); retrying the same value cannot help."""
+
+
 class NotFound(StoreError):
     """The row does not exist."""
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from ..auth import roles
+from ..shared import roles
 from .keyset import SortKey, after, columns, order_by, row_values
 from .schema import flow_roles, flow_versions, flows
 
@@ -89,8 +89,10 @@ def create_flow(
     run_monitors: Sequence[str] = (),
     subscription_id: str | None = None,
     authentication_policy_id: str | None = None,
+    dependent_scopes: Sequence[str] | None = None,
 ) -> dict[str, Any]:
-    """Insert a flow (version 1) with its role rows; return the stored row."""
+    """Insert a flow (version 1) with its role rows; return the stored row. `dependent_scopes`: the flow
+    scope's dependent scopes (None: not computed)."""
     values = {
         "id": flow_id,
         "flow_owner": flow_owner,
@@ -112,6 +114,7 @@ def create_flow(
         "created_at": now,
         "updated_at": now,
         "deleted_at": None,
+        "dependent_scopes": list(dependent_scopes) if dependent_scopes is not None else None,
     }
     conn.execute(sa.insert(flows).values(**values))
     conn.execute(
@@ -150,10 +153,16 @@ def get_flow_version(conn: sa.Connection, *, flow_id: uuid.UUID, version: int) -
 
 
 def update_flow(
-    conn: sa.Connection, *, flow_id: uuid.UUID, changes: Mapping[str, Any], now: dt.datetime
+    conn: sa.Connection,
+    *,
+    flow_id: uuid.UUID,
+    changes: Mapping[str, Any],
+    now: dt.datetime,
+    dependent_scopes: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Apply `changes` (a subset of UPDATABLE) to a live flow; a new definition or input schema makes a new
-    version. Returns the updated row. Raises KeyError for a column that cannot be changed."""
+    version. `dependent_scopes`, when given, replaces the flow scope's dependent scopes. Returns the updated
+    row. Raises KeyError for a column that cannot be changed."""
     unknown = set(changes) - set(UPDATABLE)
     if unknown:
         raise KeyError(", ".join(sorted(unknown)))
@@ -162,6 +171,8 @@ def update_flow(
         raise LookupError(str(flow_id))
     values: dict[str, Any] = {key: list(v) if isinstance(v, tuple) else v for key, v in changes.items()}
     values["updated_at"] = now
+    if dependent_scopes is not None:
+        values["dependent_scopes"] = list(dependent_scopes)
     if "definition" in changes or "input_schema" in changes:
         version = current["version"] + 1
         values["version"] = version
@@ -186,6 +197,11 @@ def update_flow(
         if rows:
             conn.execute(sa.insert(flow_roles), rows)
     return updated
+
+
+def set_dependent_scopes(conn: sa.Connection, *, flow_id: uuid.UUID, scopes: Sequence[str]) -> None:
+    """Store the flow scope's dependent scopes (computed for a flow stored without them)."""
+    conn.execute(sa.update(flows).where(flows.c.id == flow_id).values(dependent_scopes=list(scopes)))
 
 
 def delete_flow(conn: sa.Connection, *, flow_id: uuid.UUID, now: dt.datetime) -> dict[str, Any]:

@@ -14,9 +14,12 @@ import sqlalchemy as sa
 
 from .schema import group_members, groups, identities, tokens
 
+#: the domain of client identities' usernames (`<client id>@clients.auth.globus.org`)
+CLIENT_USERNAME_DOMAIN = "clients.auth.globus.org"
 
-def _insert(conn: sa.Connection, table: sa.Table) -> Any:
-    """An INSERT that supports `on_conflict_do_nothing` on both dialects."""
+
+def insert_statement(conn: sa.Connection, table: sa.Table) -> Any:
+    """An INSERT that supports `on_conflict_do_nothing` / `on_conflict_do_update` on both dialects."""
     if conn.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
@@ -47,7 +50,7 @@ def ensure_identity(
     The id never changes once created. `email` and `name`, when given, replace the stored values.
     """
     conn.execute(
-        _insert(conn, identities)
+        insert_statement(conn, identities)
         .values(id=uuid.uuid4(), username=username, email=email, name=name, created_at=now)
         .on_conflict_do_nothing(index_elements=["username"])
     )
@@ -59,6 +62,22 @@ def ensure_identity(
     return row
 
 
+def ensure_client_identity(conn: sa.Connection, client_id: uuid.UUID, *, name: str, now: dt.datetime) -> None:
+    """The identity of an OAuth client: the same id, username `<id>@clients.auth.globus.org` (Globus
+    Auth's)."""
+    conn.execute(
+        insert_statement(conn, identities)
+        .values(id=client_id, username=client_username(client_id), name=name, created_at=now)
+        .on_conflict_do_nothing()
+    )
+    conn.execute(identities.update().where(identities.c.id == client_id).values(name=name))
+
+
+def client_username(client_id: uuid.UUID) -> str:
+    """The username of a client's identity."""
+    return f"{client_id}@{CLIENT_USERNAME_DOMAIN}"
+
+
 def get_group_by_name(conn: sa.Connection, name: str) -> sa.Row[Any] | None:
     """The group row with this name, or None."""
     return conn.execute(sa.select(groups).where(groups.c.name == name)).first()
@@ -67,7 +86,7 @@ def get_group_by_name(conn: sa.Connection, name: str) -> sa.Row[Any] | None:
 def ensure_group(conn: sa.Connection, name: str, *, now: dt.datetime) -> sa.Row[Any]:
     """The group row named `name`, created (with a new random id) if missing."""
     conn.execute(
-        _insert(conn, groups)
+        insert_statement(conn, groups)
         .values(id=uuid.uuid4(), name=name, created_at=now)
         .on_conflict_do_nothing(index_elements=["name"])
     )
@@ -79,7 +98,7 @@ def ensure_group(conn: sa.Connection, name: str, *, now: dt.datetime) -> sa.Row[
 def add_group_member(conn: sa.Connection, *, group_id: uuid.UUID, identity_id: uuid.UUID) -> None:
     """Make the identity a member of the group (no-op if it already is)."""
     conn.execute(
-        _insert(conn, group_members)
+        insert_statement(conn, group_members)
         .values(group_id=group_id, identity_id=identity_id)
         .on_conflict_do_nothing(index_elements=["group_id", "identity_id"])
     )
@@ -97,12 +116,15 @@ def remove_group_member(conn: sa.Connection, *, group_id: uuid.UUID, identity_id
 
 def list_group_ids(conn: sa.Connection, identity_id: uuid.UUID) -> list[uuid.UUID]:
     """Ids of the groups the identity belongs to, sorted."""
-    rows = conn.execute(
-        sa.select(group_members.c.group_id)
-        .where(group_members.c.identity_id == identity_id)
-        .order_by(group_members.c.group_id)
-    )
-    return [row.group_id for row in rows]
+    return [row.group_id for row in conn.execute(_GROUP_IDS, {"b_identity": identity_id})]
+
+
+# built once: every authentication of a token not in the cache reads it
+_GROUP_IDS = (
+    sa.select(group_members.c.group_id)
+    .where(group_members.c.identity_id == sa.bindparam("b_identity"))
+    .order_by(group_members.c.group_id)
+)
 
 
 def insert_token(
@@ -114,8 +136,9 @@ def insert_token(
     description: str | None,
     now: dt.datetime,
     expires_at: dt.datetime | None = None,
+    consent_ids: list[int] | None = None,
 ) -> sa.Row[Any]:
-    """Store a token by its hash; return the new tokens row."""
+    """Store a token by its hash; return the new tokens row. `consent_ids`: the root consents it rests on."""
     token_id = uuid.uuid4()
     conn.execute(
         tokens.insert().values(
@@ -126,6 +149,7 @@ def insert_token(
             description=description,
             created_at=now,
             expires_at=expires_at,
+            consent_ids=consent_ids,
         )
     )
     row = get_token(conn, token_id)
@@ -144,6 +168,13 @@ _TOKEN_COLUMNS = (
     tokens.c.created_at,
     tokens.c.expires_at,
     tokens.c.revoked_at,
+    tokens.c.kind,
+    tokens.c.client_id,
+    tokens.c.resource_server,
+    tokens.c.parent_id,
+    tokens.c.session_id,
+    tokens.c.consent_ids,
+    tokens.c.last_used_at,
 )
 
 

@@ -1,5 +1,5 @@
 """Named store operations on runs for the API: start, get, list (role filters + keyset), update, cancel,
-resume, release, the run log, and batch changes.
+resume, redrive, release, the run log, and batch changes.
 
 Every function takes an open connection first and keyword-only arguments; times come in as `now`. Run role
 lists live as JSON on the run row and as `run_roles` rows (`run_owner`, `run_manager`, `run_monitor`) for
@@ -16,12 +16,16 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from ..auth import roles
-from ..auth.principal import IDENTITY_URN_PREFIX
 from ..language import runlog
+from ..shared import roles
+from ..shared.urns import IDENTITY_URN_PREFIX
 from . import kinds
+from .children import IterationsKey, descendant_ids, enqueue_children_item
+from .delegations import has_grants
 from .keyset import SortKey, after, columns, order_by, row_values
+from .notifications import activity_notice, enqueue_notifications
 from .schema import flow_roles, flows, run_logs, run_roles, runs, work_items
+from .web_inputs import close_run_web_inputs, reopen_run_web_inputs
 from .work import TERMINAL_STATUSES, LogRow, NewWorkItem, append_run_logs, enqueue_work_item
 
 STATUSES = ("ACTIVE", "INACTIVE", "SUCCEEDED", "FAILED", "ENDED")
@@ -67,7 +71,7 @@ class InvalidRunState(Exception):
 
 
 def flow_view(row: Mapping[str, Any]) -> dict[str, Any]:
-    """The flow role lists of a joined run row, shaped like a flow row (for `auth.roles`)."""
+    """The flow role lists of a joined run row, shaped like a flow row (for `shared.roles`)."""
     return {
         "flow_owner": row["flow_owner"],
         "flow_administrators": row["flow_administrators"] or [],
@@ -352,7 +356,9 @@ def list_runs(
       of each row (EXISTS on the role tables' primary keys).
     """
     wanted = list(filter_roles) or list(roles.RUN_ROLE_HOLDERS)
-    conditions: list[Any] = []
+    # child runs (children.py) are not listed; the column is wrapped so that no planner walks the children's
+    # index for "IS NULL" (nearly every row) instead of the index of the requested order (test_query_plans)
+    conditions: list[Any] = [sa.func.coalesce(runs.c.parent_run_id, sa.null()).is_(None)]
     if flow_ids:
         conditions.append(runs.c.flow_id.in_(list(flow_ids)))
     if statuses:
@@ -427,8 +433,9 @@ def _set_roles(conn: sa.Connection, run_id: uuid.UUID, role: str, principals: Se
 def update_run(
     conn: sa.Connection, *, run_id: uuid.UUID, changes: Mapping[str, Any], now: dt.datetime
 ) -> dict[str, Any]:
-    """Change `label`, `tags`, `run_managers` and/or `run_monitors` (only the keys given). Returns the run."""
-    allowed = {"label", "tags", "run_managers", "run_monitors"}
+    """Change `label`, `tags`, `run_managers`, `run_monitors` and/or `activity_notification_policy` (only the
+    keys given; a running run's policy applies to its next status change). Returns the run."""
+    allowed = {"label", "tags", "run_managers", "run_monitors", "activity_notification_policy"}
     unknown = set(changes) - allowed
     if unknown:
         raise KeyError(", ".join(sorted(unknown)))
@@ -438,6 +445,8 @@ def update_run(
     values = {
         key: list(value) if isinstance(value, list | tuple) else value for key, value in changes.items()
     }
+    if isinstance(values.get("activity_notification_policy"), Mapping):
+        values["activity_notification_policy"] = dict(values["activity_notification_policy"])
     _bump(conn, run, values, now=now)
     if "run_managers" in changes:
         _set_roles(conn, run_id, roles.RUN_MANAGER, changes["run_managers"])
@@ -470,8 +479,10 @@ def _log(conn: sa.Connection, run: Mapping[str, Any], *entries: Any) -> dict[str
 def cancel_run(conn: sa.Connection, *, run_id: uuid.UUID, now: dt.datetime) -> dict[str, Any]:
     """Cancel an ACTIVE or INACTIVE run in one transaction: status FAILED with FlowCanceled details, a
     FlowCanceled log entry (after a FlowStarted one if the executor never took the first step), pending work
-    dropped (except action cancel/release items), and an ACTION_CANCEL item for an in-flight action. A run
-    that already ended is returned unchanged (cancel is idempotent)."""
+    dropped (except action cancel/release items and notifications), an ACTION_CANCEL item for an in-flight
+    action, a REVOKE_TOKENS item when the run holds delegated tokens, its open web inputs closed, and the
+    activity notification FAILED causes under its policy. A run that already ended is returned unchanged
+    (cancel is idempotent)."""
     run = get_run(conn, run_id=run_id)
     if run is None:
         raise LookupError(str(run_id))
@@ -494,18 +505,46 @@ def cancel_run(conn: sa.Connection, *, run_id: uuid.UUID, now: dt.datetime) -> d
         **_log(conn, run, *entries),
     }
     _bump(conn, run, values, now=now)
+    # the iterations of a Map or Parallel state it waits in (children.py) are cancelled with it
+    pending_children = sa.select(runs.c.id).where(
+        runs.c.parent_run_id == run_id, runs.c.status.in_(("ACTIVE", "INACTIVE", "QUEUED"))
+    )
+    for (child_id,) in conn.execute(pending_children).all():
+        cancel_run(conn, run_id=child_id, now=now)
     conn.execute(
         sa.delete(work_items).where(
             work_items.c.run_id == run_id,
-            work_items.c.kind.not_in([kinds.ACTION_CANCEL, kinds.ACTION_RELEASE]),
+            work_items.c.kind.not_in(
+                [kinds.ACTION_CANCEL, kinds.ACTION_RELEASE, kinds.NOTIFY, kinds.REVOKE_TOKENS]
+            ),
         )
     )
+    close_run_web_inputs(conn, run_id, now=now)
+    notice = activity_notice(
+        run_id=run_id,
+        run_owner=run["run_owner"],
+        policy=run["activity_notification_policy"],
+        old_status=run["status"],
+        new_status="FAILED",
+        new_version=run["version"] + 1,
+        details=values["details"],
+        flow_id=run["flow_id"],
+        flow_title=run["flow_title"] or "",
+        run_label=run["label"],
+        time=now,
+    )
+    if notice is not None:
+        enqueue_notifications(conn, [notice], now=now)
     action = (run["cursor"] or {}).get("action")
     if action:
         enqueue_work_item(
             conn,
             NewWorkItem(run_id=run_id, kind=kinds.ACTION_CANCEL, due_at=now, payload=dict(action)),
             now=now,
+        )
+    if has_grants(conn, run_id):  # the tokens it held for its user are given back
+        enqueue_work_item(
+            conn, NewWorkItem(run_id=run_id, kind=kinds.REVOKE_TOKENS, due_at=now, payload=None), now=now
         )
     updated = get_run(conn, run_id=run_id)
     assert updated is not None
@@ -530,16 +569,89 @@ def resume_run(conn: sa.Connection, *, run_id: uuid.UUID, now: dt.datetime) -> t
     return updated, True
 
 
+#: the run-log code of a redrive (engine/redrive.py)
+FLOW_REDRIVEN = "FlowRedriven"
+
+
+class RevocationInProgress(Exception):
+    """A worker is giving back the run's delegated tokens right now; the redrive may be tried again."""
+
+
+def count_redrives(conn: sa.Connection, *, run_id: uuid.UUID) -> int:
+    """How many times the run was redriven (its FlowRedriven log entries)."""
+    return int(
+        conn.execute(
+            sa.select(sa.func.count())
+            .select_from(run_logs)
+            .where(run_logs.c.run_id == run_id, run_logs.c.code == FLOW_REDRIVEN)
+        ).scalar_one()
+    )
+
+
+def drop_pending_revocation(conn: sa.Connection, *, run_id: uuid.UUID, now: dt.datetime) -> None:
+    """Delete the run's REVOKE_TOKENS items that no worker holds (a redrive keeps or replaces the tokens
+    they would give back); RevocationInProgress when one is leased now."""
+    pending = work_items.c.run_id == run_id, work_items.c.kind == kinds.REVOKE_TOKENS
+    free = sa.or_(work_items.c.lease_owner.is_(None), work_items.c.lease_until < now)
+    conn.execute(sa.delete(work_items).where(*pending, free))
+    if conn.execute(sa.select(work_items.c.id).where(*pending).limit(1)).first() is not None:
+        raise RevocationInProgress(str(run_id))
+
+
+def redrive_run(
+    conn: sa.Connection,
+    *,
+    run: Mapping[str, Any],
+    cursor: dict[str, Any],
+    details: dict[str, Any],
+    entry: Any,
+    count: int,
+    now: dt.datetime,
+    iterations: IterationsKey | None = None,
+) -> dict[str, Any]:
+    """Make a FAILED run (as read, `run`) ACTIVE again at `cursor` (engine/redrive.py decides it): status
+    ACTIVE, `details`, no completion time, the FlowRedriven log `entry`, the web inputs its failure closed
+    open again, and a STEP item due now with payload {"event": "redrive", "redrive": count} (or, for a run
+    that failed at a Map or Parallel state and waits again for its `iterations`, a `children` item). The run
+    state is kept: it is the input of the state entered again. Guarded on the run's version (ConcurrentUpdate
+    when it changed since it was read, so of two concurrent redrives one wins). Returns the run."""
+    values = {
+        "status": "ACTIVE",
+        "completion_time": None,
+        "details": details,
+        "cursor": cursor,
+        "log_seq": run["log_seq"] + 1,
+    }
+    # the versioned update first: a concurrent redrive waits on the row here and then finds it changed,
+    # before either writes a log row at the same `seq`
+    _bump(conn, run, values, now=now)
+    _log(conn, run, entry)
+    if run["completion_time"] is not None:  # the questions the run's end closed are open again
+        reopen_run_web_inputs(conn, run["id"], closed_at=run["completion_time"], now=now)
+    if iterations is not None:
+        enqueue_children_item(conn, run["id"], iterations, now=now, redrive=count)
+    else:
+        payload = {"event": "redrive", "redrive": count, "run_version": run["version"] + 1}
+        enqueue_work_item(
+            conn, NewWorkItem(run_id=run["id"], kind=kinds.STEP, due_at=now, payload=payload), now=now
+        )
+    updated = get_run(conn, run_id=run["id"])
+    assert updated is not None
+    return updated
+
+
 def release_run(conn: sa.Connection, *, run_id: uuid.UUID) -> dict[str, Any]:
-    """Delete an ended run with its log, roles and work items; return the run as it was."""
+    """Delete an ended run with its log, roles and work items, and its iterations; return the run as it
+    was."""
     run = get_run(conn, run_id=run_id)
     if run is None:
         raise LookupError(str(run_id))
     if run["status"] not in RELEASABLE:
         raise InvalidRunState(run_id, run["status"], RELEASABLE)
-    for table in (work_items, run_logs, run_roles):
-        conn.execute(sa.delete(table).where(table.c.run_id == run_id))
-    conn.execute(sa.delete(runs).where(runs.c.id == run_id))
+    for one in [run_id, *descendant_ids(conn, [run_id])]:  # with its iterations (Map, Parallel)
+        for table in (work_items, run_logs, run_roles):
+            conn.execute(sa.delete(table).where(table.c.run_id == one))
+        conn.execute(sa.delete(runs).where(runs.c.id == one))
     return run
 
 

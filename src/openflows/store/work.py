@@ -25,7 +25,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from . import errors, kinds
-from .schema import flow_versions, provider_actions, run_logs, run_roles, runs, work_items
+from .schema import flow_versions, provider_actions, run_logs, runs, work_items
 
 #: run statuses after which a run never changes again
 TERMINAL_STATUSES = frozenset({"SUCCEEDED", "FAILED", "ENDED"})
@@ -33,8 +33,6 @@ TERMINAL_STATUSES = frozenset({"SUCCEEDED", "FAILED", "ENDED"})
 NOTIFY_CHANNEL = "openflows_work"
 #: work due within this long of its enqueueing is announced with NOTIFY (later work is found by polling)
 NOTIFY_HORIZON_SECONDS = 5.0  # seconds
-#: PostgreSQL advisory lock key held by the one worker purging old runs ("ofpurge" in ASCII)
-PURGE_LOCK_KEY = 0x6F66707572676500
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -42,6 +40,7 @@ class WorkItem:
     """A claimed (or pending) work item."""
 
     id: int
+    #: the item's run (every kind but TIMER_FIRE; typed as always present because the run handlers rely on it)
     run_id: uuid.UUID
     kind: str
     due_at: dt.datetime
@@ -49,6 +48,8 @@ class WorkItem:
     lease_until: dt.datetime | None
     attempts: int
     payload: dict[str, Any] | None
+    #: the timer a TIMER_FIRE item fires (None for the items of runs)
+    timer_id: uuid.UUID | None = None
 
     @classmethod
     def from_row(cls, row: Any) -> WorkItem:
@@ -62,6 +63,7 @@ class WorkItem:
             lease_until=m["lease_until"],
             attempts=m["attempts"],
             payload=m["payload"],
+            timer_id=m.get("timer_id"),
         )
 
 
@@ -92,6 +94,17 @@ class RunForStep:
     start_time: dt.datetime
     version: int
     log_seq: int
+    #: the run's label and role lists, sent to action providers with every action the run starts
+    label: str | None = None
+    run_managers: tuple[str, ...] = ()
+    run_monitors: tuple[str, ...] = ()
+    #: `{"status": [...]}` as given to run_flow or update_run (None: the default, INACTIVE only)
+    activity_notification_policy: dict[str, Any] | None = None
+    #: a child run (store/children.py): its parent, the parent's Map or Parallel state, visit and iteration
+    parent_run_id: uuid.UUID | None = None
+    parent_state: str | None = None
+    parent_visit: str | None = None
+    iteration: int | None = None
 
     @property
     def is_terminal(self) -> bool:
@@ -164,111 +177,6 @@ def enqueue_work_item(conn: sa.Connection, item: NewWorkItem, *, now: dt.datetim
     return int(result.scalar_one())
 
 
-def _build_claim() -> tuple[Any, Any]:
-    candidate = work_items.alias("candidate")
-    other = work_items.alias("other")
-    run_busy = (
-        sa.select(other.c.id)
-        .where(other.c.run_id == candidate.c.run_id, other.c.lease_owner.is_not(None))
-        .exists()
-    )
-    due = (
-        sa.select(candidate.c.id)
-        .join(runs, runs.c.id == candidate.c.run_id)
-        .where(candidate.c.lease_owner.is_(None), candidate.c.due_at <= sa.bindparam("b_now"), ~run_busy)
-        .order_by(candidate.c.due_at, candidate.c.id)
-        .limit(sa.bindparam("b_limit", type_=sa.Integer()))
-        .with_for_update(skip_locked=True, of=[candidate, runs])
-        .cte("due")
-        # evaluated once: PostgreSQL may otherwise re-run a LIMIT ... SKIP LOCKED subquery per row
-        .prefix_with("MATERIALIZED", dialect="postgresql")
-    )
-    claim = (
-        sa.update(work_items)
-        .where(work_items.c.id.in_(sa.select(due.c.id)), work_items.c.lease_owner.is_(None))
-        .values(
-            lease_owner=sa.bindparam("b_owner"),
-            lease_until=sa.bindparam("b_lease_until"),
-            attempts=work_items.c.attempts + 1,
-        )
-        .returning(*work_items.c)
-    )
-    unclaim = (
-        sa.update(work_items)
-        .where(work_items.c.id.in_(sa.bindparam("b_ids", expanding=True)))
-        .values(lease_owner=None, lease_until=None, attempts=work_items.c.attempts - 1)
-    )
-    return claim, unclaim
-
-
-# Statements of the hot path are built once (with bind parameters): building and caching a SQLAlchemy
-# statement per call cost more than executing it (issue 7's profile).
-_CLAIM, _UNCLAIM = _build_claim()
-
-
-def claim_work_items(
-    conn: sa.Connection, *, owner: str, now: dt.datetime, lease_seconds: float, limit: int = 1
-) -> list[WorkItem]:
-    """Lease up to `limit` due, unleased work items to `owner` (earliest due first) and return them.
-
-    At most one item per run is leased at any time: items of runs that already have a leased item are
-    skipped, the run rows are locked with the items (PostgreSQL, `FOR UPDATE ... SKIP LOCKED`, so a run being
-    claimed or committed by another worker is skipped), and when the batch holds two items of one run, all
-    but the earliest are given back before the transaction ends. Each claim increments `attempts`. Must run
-    in a write transaction.
-    """
-    rows = conn.execute(
-        _CLAIM,
-        {
-            "b_now": now,
-            "b_limit": limit,
-            "b_owner": owner,
-            "b_lease_until": now + dt.timedelta(seconds=lease_seconds),
-        },
-    )
-    items = [WorkItem.from_row(row) for row in rows]
-    items.sort(key=lambda item: (item.due_at, item.id))
-    kept: list[WorkItem] = []
-    extra: list[int] = []
-    seen: set[uuid.UUID] = set()
-    for item in items:
-        if item.run_id in seen:
-            extra.append(item.id)
-        else:
-            seen.add(item.run_id)
-            kept.append(item)
-    if extra:
-        conn.execute(_UNCLAIM, {"b_ids": extra})
-    return kept
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Claim:
-    """What one claim transaction returns: the leased items, their runs as they were when leased (None
-    for a run that no longer exists), and the earliest due time of the items still unleased."""
-
-    items: list[WorkItem]
-    runs: dict[uuid.UUID, RunForStep | None]
-    next_due_at: dt.datetime | None
-
-
-def claim_with_runs(
-    conn: sa.Connection, *, owner: str, now: dt.datetime, lease_seconds: float, limit: int = 1
-) -> Claim:
-    """`claim_work_items`, plus the claimed items' runs and `next_due_at`, in the same transaction: the
-    executor then needs no read transaction per item, nor one to learn how long it may sleep.
-
-    The runs are read under the items' leases, so only an API call (cancel, resume, update) can change them
-    before the step commits; the commit's version check catches that."""
-    items = claim_work_items(conn, owner=owner, now=now, lease_seconds=lease_seconds, limit=limit)
-    loaded = load_runs_for_step(conn, [item.run_id for item in items]) if items else {}
-    return Claim(
-        items=items,
-        runs={item.run_id: loaded.get(item.run_id) for item in items},
-        next_due_at=next_due_at(conn),
-    )
-
-
 def _build_lease_next() -> Any:
     candidate = work_items.alias("candidate")
     other = work_items.alias("other")
@@ -286,7 +194,11 @@ def _build_lease_next() -> Any:
     )
     run_busy = (
         sa.select(other.c.id)
-        .where(other.c.run_id == sa.bindparam("b_run_id"), other.c.lease_owner.is_not(None))
+        .where(
+            other.c.run_id == sa.bindparam("b_run_id"),
+            other.c.lease_owner.is_not(None),
+            other.c.kind.not_in(kinds.INDEPENDENT),
+        )
         .exists()
     )
     return (
@@ -367,6 +279,17 @@ def release_lease(
     return result.rowcount == 1
 
 
+def set_item_payload(conn: sa.Connection, *, item_id: int, owner: str, payload: Any) -> bool:
+    """Replace the payload of an item `owner` still leases (keeping the lease); False if not held. A
+    registered API call that may not be repeated records that it is being sent this way, before sending."""
+    result = conn.execute(
+        sa.update(work_items)
+        .where(work_items.c.id == item_id, work_items.c.lease_owner == owner)
+        .values(payload=payload)
+    )
+    return result.rowcount == 1
+
+
 def release_leases(conn: sa.Connection, *, owner: str, item_ids: Sequence[int] | None = None) -> int:
     """Give back the leases `owner` holds (only those on `item_ids` when given), as they were before the
     claim (`attempts` restored): a worker shutting down hands its unfinished items to the others."""
@@ -405,6 +328,24 @@ _COMPLETE = sa.delete(work_items).where(
 _NEXT_DUE = sa.select(sa.func.min(work_items.c.due_at)).where(work_items.c.lease_owner.is_(None))
 
 
+#: both earliest due times in one round trip, each read from its partial index
+_NEXT_DUE_BOTH = sa.select(
+    _NEXT_DUE.scalar_subquery(),
+    sa.select(sa.func.min(work_items.c.due_at))
+    .where(work_items.c.timer_id.is_not(None), work_items.c.lease_owner.is_(None))
+    .scalar_subquery(),
+)
+
+
+def _aware(value: Any) -> dt.datetime | None:
+    """A `min(due_at)` read through a scalar subquery (SQLite returns it as naive text), as aware UTC."""
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    if value is not None and value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    return value
+
+
 def complete_work_item(conn: sa.Connection, *, item_id: int, owner: str) -> bool:
     """Delete a finished item that `owner` holds; False if the lease was lost (or the item deleted)."""
     return conn.execute(_COMPLETE, {"b_id": item_id, "b_owner": owner}).rowcount == 1
@@ -413,6 +354,21 @@ def complete_work_item(conn: sa.Connection, *, item_id: int, owner: str) -> bool
 def next_due_at(conn: sa.Connection) -> dt.datetime | None:
     """The earliest `due_at` of an unleased item (None when there is none)."""
     return conn.execute(_NEXT_DUE).scalar_one_or_none()
+
+
+_PENDING_SIDE_CALL = (
+    sa.select(work_items.c.id)
+    .where(
+        work_items.c.run_id == sa.bindparam("b_run"),
+        work_items.c.kind.in_([kinds.ACTION_CANCEL, kinds.ACTION_RELEASE]),
+    )
+    .limit(1)
+)
+
+
+def has_pending_side_call(conn: sa.Connection, run_id: uuid.UUID) -> bool:
+    """Whether a cancel or release call to a provider is still to be made for the run."""
+    return conn.execute(_PENDING_SIDE_CALL, {"b_run": run_id}).first() is not None
 
 
 def list_work_items(conn: sa.Connection, *, run_id: uuid.UUID | None = None) -> list[WorkItem]:
@@ -459,56 +415,14 @@ def measure_backlog(conn: sa.Connection, *, now: dt.datetime) -> WorkBacklog:
 
 
 def count_runs_by_status(conn: sa.Connection) -> dict[str, int]:
-    """How many runs have each status."""
-    rows = conn.execute(sa.select(runs.c.status, sa.func.count()).group_by(runs.c.status))
+    """How many runs have each status (runs people started: the iterations of a Map or Parallel, child
+    runs, are not counted)."""
+    rows = conn.execute(
+        sa.select(runs.c.status, sa.func.count())
+        .where(runs.c.parent_run_id.is_(None))
+        .group_by(runs.c.status)
+    )
     return {str(status): int(count) for status, count in rows}
-
-
-def purge_finished_runs(conn: sa.Connection, *, completed_before: dt.datetime, limit: int = 500) -> int:
-    """Delete up to `limit` ended runs (SUCCEEDED, FAILED, ENDED) that completed before `completed_before`,
-    with their logs, roles and work items; return how many runs were deleted (call again until 0).
-
-    On PostgreSQL one purge runs at a time (a transaction advisory lock): another worker's purge returns 0.
-    """
-    if (
-        conn.dialect.name == "postgresql"
-        and not conn.execute(
-            sa.text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": PURGE_LOCK_KEY}
-        ).scalar_one()
-    ):
-        return 0
-    ids = list(
-        conn.execute(
-            sa.select(runs.c.id)
-            .where(runs.c.status.in_(sorted(TERMINAL_STATUSES)), runs.c.completion_time < completed_before)
-            .order_by(runs.c.completion_time)
-            .limit(limit)
-        ).scalars()
-    )
-    if not ids:
-        return 0
-    for table in (work_items, run_logs, run_roles):
-        conn.execute(sa.delete(table).where(table.c.run_id.in_(ids)))
-    conn.execute(sa.delete(runs).where(runs.c.id.in_(ids)))
-    return len(ids)
-
-
-def purge_released_actions(conn: sa.Connection, *, released_before: dt.datetime, limit: int = 500) -> int:
-    """Delete up to `limit` built-in provider actions released before `released_before`; return how many
-    (call again until fewer than `limit`). A flow releases each action once its state is done with it, so
-    without this every action ever run would stay in `provider_actions`."""
-    ids = list(
-        conn.execute(
-            sa.select(provider_actions.c.id)
-            .where(provider_actions.c.released_at < released_before)
-            .order_by(provider_actions.c.released_at)
-            .limit(limit)
-        ).scalars()
-    )
-    if not ids:
-        return 0
-    conn.execute(sa.delete(provider_actions).where(provider_actions.c.id.in_(ids)))
-    return len(ids)
 
 
 # --- runs ---------------------------------------------------------------------------------------------------
@@ -528,6 +442,14 @@ _RUN_FOR_STEP_COLUMNS = (
     runs.c.start_time,
     runs.c.version,
     runs.c.log_seq,
+    runs.c.label,
+    runs.c.run_managers,
+    runs.c.run_monitors,
+    runs.c.activity_notification_policy,
+    runs.c.parent_run_id,
+    runs.c.parent_state,
+    runs.c.parent_visit,
+    runs.c.iteration,
 )
 _LOAD_RUN = sa.select(*_RUN_FOR_STEP_COLUMNS).where(runs.c.id == sa.bindparam("b_id"))
 _LOAD_RUNS = sa.select(*_RUN_FOR_STEP_COLUMNS).where(runs.c.id.in_(sa.bindparam("b_ids", expanding=True)))
@@ -535,7 +457,8 @@ _LOAD_RUNS = sa.select(*_RUN_FOR_STEP_COLUMNS).where(runs.c.id.in_(sa.bindparam(
 
 def _run_for_step(row: Any) -> RunForStep:
     (id_, flow_id, flow_version, run_owner, status, details, input_, run_state, cursor, context, start_time,
-     version, log_seq) = row  # fmt: skip
+     version, log_seq, label, run_managers, run_monitors, policy, parent_run_id, parent_state, parent_visit,
+     iteration) = row  # fmt: skip
     return RunForStep(
         id=id_,
         flow_id=flow_id,
@@ -550,6 +473,14 @@ def _run_for_step(row: Any) -> RunForStep:
         start_time=start_time,
         version=version,
         log_seq=log_seq,
+        label=label,
+        run_managers=tuple(run_managers or ()),
+        run_monitors=tuple(run_monitors or ()),
+        activity_notification_policy=policy if isinstance(policy, dict) else None,
+        parent_run_id=parent_run_id,
+        parent_state=parent_state,
+        parent_visit=parent_visit,
+        iteration=iteration,
     )
 
 

@@ -1,8 +1,10 @@
 """`SessionBridge`: lets the dashboard call the JSON API with its session cookie instead of a bearer token.
 
-For a request to the API (`/flows`, `/runs`, `/batch/`) or to the dashboard's own endpoints (`/ui/api/`) that
-carries no `Authorization` header but a valid session cookie, the bridge adds `Authorization: Bearer <the
-session's token>` and passes the request on: the API then authenticates and authorises it exactly as it does
+For a request to the API (`/flows`, `/runs`, `/batch/`, `/web_inputs`, `/registered_apis`, the Timers API's
+`/jobs` and `/v2/timer`) or to the
+dashboard's own endpoints (`/ui/api/`) that carries no `Authorization` header but a valid session cookie, the
+bridge adds `Authorization: Bearer <the session's token>` (its Timers token for the Timers API) and passes the
+request on: the API then authenticates and authorises it exactly as it does
 any bearer request (same code, same roles). A state-changing request (anything but GET/HEAD/OPTIONS) is
 bridged only when it carries the session's CSRF token in `X-CSRF-Token` and an `Origin` (or `Referer`) of
 this server; otherwise it is refused with 403 before reaching the API. Without a valid session nothing is
@@ -12,48 +14,31 @@ added (the API answers 401).
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
 
 from starlette.datastructures import Headers
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..api.errors import Forbidden, error_response
+from ..auth_http.origins import allowed_origins, origin_of, same_origin  # noqa: F401 (re-exported)
 from .sessions import COOKIE_NAME, CSRF_HEADER, SessionStore
 
 #: path prefixes the session cookie may authenticate
-BRIDGED_PREFIXES = ("/flows", "/runs", "/batch/", "/ui/api/")
+BRIDGED_PREFIXES = (
+    "/flows",
+    "/runs",
+    "/batch/",
+    "/web_inputs",
+    "/registered_apis",
+    "/ui/api/",
+    "/jobs",
+    "/v2/timer",
+)
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def is_bridged(path: str) -> bool:
     return any(path == p.rstrip("/") or path.startswith(p.rstrip("/") + "/") for p in BRIDGED_PREFIXES)
-
-
-def origin_of(url: str | None) -> str | None:
-    if not url:
-        return None
-    parts = urlsplit(url)
-    if not parts.scheme or not parts.netloc:
-        return None
-    return f"{parts.scheme}://{parts.netloc}".lower()
-
-
-def allowed_origins(conn: HTTPConnection, public_url: str | None) -> set[str]:
-    """This server's own origins: the one the request was addressed to, and the advertised public URL's."""
-    origins = {f"{conn.url.scheme}://{conn.headers.get('host', '')}".lower()}
-    public = origin_of(public_url)
-    if public:
-        origins.add(public)
-    return origins
-
-
-def same_origin(conn: HTTPConnection, public_url: str | None) -> bool:
-    """Whether the request's `Origin` (else `Referer`) is this server: required for every cookie write."""
-    presented = conn.headers.get("origin")
-    if presented is None or presented == "null":
-        presented = origin_of(conn.headers.get("referer"))
-    return presented is not None and presented.lower() in allowed_origins(conn, public_url)
 
 
 class SessionBridge:
@@ -89,6 +74,6 @@ class SessionBridge:
         bridged: dict[str, Any] = dict(scope)
         bridged["headers"] = [
             *scope["headers"],
-            (b"authorization", f"Bearer {session.token}".encode("latin-1")),
+            (b"authorization", f"Bearer {session.token_for(scope['path'])}".encode("latin-1")),
         ]
         await self.app(bridged, receive, send)

@@ -21,6 +21,8 @@ COOKIE_NAME = "openflows_session"
 CSRF_HEADER = "x-csrf-token"
 #: how long a session lasts after sign-in (seconds)
 SESSION_LIFETIME = 12 * 3600
+#: the paths of the Timers API, which take the Timers token
+TIMERS_PREFIXES = ("/jobs", "/v2/timer")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,6 +33,17 @@ class Session:
     token: str
     csrf: str
     expires_at: float
+    #: the token was issued to the dashboard at /ui/callback (revoked at sign-out), not pasted by the user
+    issued: bool = False
+    #: the Timers token issued with it at /ui/callback (None: `token` is used for the Timers API too, as a
+    #: pasted token from `openflows tokens create` holds every scope)
+    timers_token: str | None = None
+
+    def token_for(self, path: str) -> str:
+        """The bearer token for a request to `path`: the Timers token for the Timers API, else `token`."""
+        if self.timers_token is not None and path.startswith(TIMERS_PREFIXES):
+            return self.timers_token
+        return self.token
 
     def csrf_matches(self, presented: str | None) -> bool:
         return presented is not None and hmac.compare_digest(presented.encode(), self.csrf.encode())
@@ -45,13 +58,15 @@ class SessionStore:
         self._sessions: dict[str, Session] = {}
         self._lock = threading.Lock()
 
-    def create_session(self, token: str) -> Session:
+    def create_session(self, token: str, *, issued: bool = False, timers_token: str | None = None) -> Session:
         now = self.clock()
         session = Session(
             session_id=secrets.token_urlsafe(32),
             token=token,
             csrf=secrets.token_urlsafe(32),
             expires_at=now + self.lifetime,
+            issued=issued,
+            timers_token=timers_token,
         )
         with self._lock:
             for key in [k for k, s in self._sessions.items() if s.expires_at <= now]:

@@ -1,93 +1,26 @@
 // The dashboard: a hash-routed single-page app over the Flows JSON API (#/flows, #/flows/ID,
-// #/flows/ID/start, #/runs, #/runs/ID). What each page shows comes from the API, so it is what the signed-in
+// #/flows/ID/start, #/runs, #/runs/ID, #/web-inputs, #/web-inputs/ID, #/registered-apis, #/registered-apis/ID) and the Timers API (#/timers, #/timers/ID: timers.js). What each page shows comes from the API, so it is what the signed-in
 // identity may see; which buttons appear comes from /ui/api/.../permissions (the API's own role code).
 
 import { api, ApiError, query, setCsrf } from "./api.js";
+import { badge, duration, h, makePager, notice, pretty, setPage, when } from "./dom.js";
 import { buildInputForm } from "./form.js";
-import { renderGraph } from "./graph.js";
-import { analyseLog } from "./runlog.js";
+import { richText, timeAgo } from "./display.js";
+import { renderGraph, setGraphIterations, setGraphStatuses } from "./graph.js";
+import { iterationsPanel } from "./iterations.js";
+import { displayStatus, failureOf, formatBytes, isCancelled } from "./present.js";
+import { pageRegisteredApi, pageRegisteredApis } from "./registered.js";
+import { analyseLog, shownAnalysis } from "./runlog.js";
+import { pageTimer, pageTimers } from "./timers.js";
+import { pageWebInput, pageWebInputs } from "./webinputs.js";
 
 const main = document.getElementById("main");
 const TERMINAL = new Set(["SUCCEEDED", "FAILED", "ENDED"]);
 let me = null;
 let cleanups = [];
 
-function h(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    if (value === undefined || value === null || value === false) continue;
-    if (key === "text") node.textContent = value;
-    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
-    else node.setAttribute(key, value === true ? "" : String(value));
-  }
-  node.append(...children.filter((child) => child !== null && child !== undefined));
-  return node;
-}
-
-function when(iso) {
-  return iso ? new Date(iso).toLocaleString() : "—";
-}
-
-function duration(ms) {
-  if (ms === null || ms === undefined || Number.isNaN(ms)) return "—";
-  if (ms < 1000) return `${Math.round(ms)} ms`;
-  const s = ms / 1000;
-  if (s < 60) return `${s.toFixed(1)} s`;
-  const m = Math.floor(s / 60);
-  if (m < 60) return `${m} min ${Math.round(s % 60)} s`;
-  return `${Math.floor(m / 60)} h ${m % 60} min`;
-}
-
-function badge(status) {
-  return h("span", { class: `badge b-${String(status).toLowerCase()}`, text: status });
-}
-
-function pretty(value) {
-  return h("pre", { class: "json", text: JSON.stringify(value, null, 2) });
-}
-
-function notice(text, kind = "error") {
-  return h("p", { class: `notice ${kind}`, role: kind === "error" ? "alert" : "status", text });
-}
-
 function onLeave(fn) {
   cleanups.push(fn);
-}
-
-function setPage(title, ...children) {
-  document.title = `${title} · OpenFlows`;
-  main.replaceChildren(...children.filter((child) => child !== null && child !== undefined));
-  for (const link of document.querySelectorAll("#nav a")) {
-    const active = location.hash.startsWith(`#/${link.dataset.nav}`);
-    if (active) link.setAttribute("aria-current", "page");
-    else link.removeAttribute("aria-current");
-  }
-}
-
-// Paging over the API's keyset markers (`marker`, `has_next_page`): Previous / Next buttons, with the marker
-// of every page seen so far kept on a stack (the first page has none). `load` reads `pager.marker()`.
-function makePager(load) {
-  const stack = [null];
-  let nextMarker = null;
-  const where = h("span", { class: "page-no", "aria-live": "polite" });
-  const prev = h("button", { type: "button", class: "secondary small", id: "prev-page", text: "← Previous page",
-    onclick: () => { if (stack.length > 1) stack.pop(); load(); } });
-  const next = h("button", { type: "button", class: "secondary small", id: "next-page", text: "Next page →",
-    onclick: () => { if (nextMarker) stack.push(nextMarker); load(); } });
-  const element = h("nav", { class: "pager", "aria-label": "Pages" }, prev, where, next);
-  element.hidden = true;
-  return {
-    element,
-    marker: () => stack[stack.length - 1],
-    reset: () => { stack.length = 1; },
-    update: (page) => {
-      nextMarker = page.has_next_page ? page.marker : null;
-      prev.hidden = stack.length === 1;
-      next.hidden = !nextMarker;
-      where.textContent = `Page ${stack.length}`;
-      element.hidden = stack.length === 1 && !nextMarker;
-    },
-  };
 }
 
 // ---------------------------------------------------------------------------------------------- session
@@ -115,17 +48,21 @@ async function signOut() {
   location.hash = "#/signin";
 }
 
-async function pageSignIn(session) {
+async function pageSignIn(session, message) {
   const input = h("input", { id: "token", name: "token", type: "password", autocomplete: "off", required: true });
   const status = h("div", { "aria-live": "polite" });
+  if (message) status.append(notice(message));
   const form = h(
     "form",
     { class: "card narrow", id: "signin-form" },
     h("h1", { text: "Sign in" }),
-    h("div", { class: "field" }, h("label", { for: "token", text: "Access token" }), input),
-    h("p", { class: "help", text: "A token from `openflows tokens create` (or the one `openflows serve` printed)." }),
-    h("button", { type: "submit", text: "Sign in" }),
     status,
+    h("p", {}, h("a", { class: "button", id: "openflows-signin", href: "/ui/login", text: "Sign in" })),
+    h("p", { class: "help", text: "With your account, on this server's sign-in page." }),
+    h("hr"),
+    h("div", { class: "field" }, h("label", { for: "token", text: "Access token" }), input),
+    h("p", { class: "help" }, ...richText("A token from `openflows tokens create` (or the one `openflows serve` printed).")),
+    h("button", { type: "submit", class: "secondary", text: "Sign in with token" }),
   );
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
@@ -153,14 +90,14 @@ async function pageSignIn(session) {
     );
   }
   setPage("Sign in", form);
-  input.focus();
+  document.getElementById("openflows-signin").focus();
 }
 
 async function afterSignIn() {
   await loadSession();
   const next = sessionStorage.getItem("openflows-next");
   sessionStorage.removeItem("openflows-next");
-  const target = next && next !== "#/signin" ? next : "#/flows";
+  const target = next && !next.startsWith("#/signin") && next !== "#/signed-in" ? next : "#/flows";
   if (location.hash === target) await route();
   else location.hash = target;
 }
@@ -197,7 +134,7 @@ async function pageFlows() {
           h("td", {}, h("a", { href: `#/flows/${flow.id}`, text: flow.title || flow.id }),
             flow.subtitle ? h("div", { class: "sub", text: flow.subtitle }) : null),
           h("td", { text: (flow.user_roles || []).join(", ") }),
-          h("td", { text: when(flow.updated_at) }),
+          h("td", {}, timeAgo(flow.updated_at)),
         )))));
     } catch (error) {
       results.replaceChildren(notice(error.message));
@@ -233,7 +170,7 @@ async function pageFlow(flowId) {
     h("div", { class: "page-head" },
       h("div", {}, h("h1", { text: flow.title || flowId }), flow.subtitle ? h("p", { class: "sub", text: flow.subtitle }) : null),
       perms.run ? h("a", { class: "button", id: "start-run", href: `#/flows/${flowId}/start`, text: "Start a run" }) : null),
-    flow.description ? h("p", { text: flow.description }) : null,
+    flow.description ? h("p", { class: "description" }, ...richText(flow.description)) : null,
     h("section", { "aria-labelledby": "graph-h" }, h("h2", { id: "graph-h", text: "Definition" }),
       h("div", { class: "graph-box" }, renderGraph(flow.definition))),
     h("div", { class: "columns" },
@@ -251,9 +188,11 @@ async function pageFlow(flowId) {
   );
   try {
     const page = await api("GET", `/flows/${flowId}/runs${query({ per_page: 20 })}`);
-    runsBox.replaceChildren(runTable(page.runs, false),
-      page.has_next_page ? h("p", {}, h("a", { id: "all-flow-runs", href: `#/runs?flow=${encodeURIComponent(flowId)}`,
-        text: "All runs of this flow →" })) : null);
+    runsBox.replaceChildren(runTable(page.runs, false));
+    if (page.has_next_page) {
+      runsBox.append(h("p", {}, h("a", { id: "all-flow-runs", href: `#/runs?flow=${encodeURIComponent(flowId)}`,
+        text: "All runs of this flow →" })));
+    }
   } catch (error) {
     runsBox.replaceChildren(notice(error.message));
   }
@@ -313,8 +252,8 @@ function runTable(runs, withFlow = true) {
     h("tbody", {}, ...runs.map((run) => h("tr", { "data-run": run.run_id },
       h("td", {}, h("a", { href: `#/runs/${run.run_id}`, text: run.label || run.run_id })),
       withFlow ? h("td", {}, h("a", { href: `#/flows/${run.flow_id}`, text: run.flow_title || run.flow_id })) : null,
-      h("td", {}, badge(run.status)),
-      h("td", { text: when(run.start_time) }),
+      h("td", {}, badge(displayStatus(run))),
+      h("td", {}, timeAgo(run.start_time)),
       h("td", { text: duration((run.completion_time ? Date.parse(run.completion_time) : Date.now()) - Date.parse(run.start_time)) }),
     ))));
 }
@@ -393,21 +332,32 @@ async function fillFlowPicker(select) {
   select.append(...flows.map((flow) => h("option", { value: flow.id, text: flow.title || flow.id })));
 }
 
-// Why an INACTIVE run waits (the GARE: code, description, required scope) or why a run failed.
-function statusReason(run) {
+// Why an INACTIVE run waits (the GARE: code, description, required scope), why a run failed (the provider's
+// own description first, the whole cause on demand), or that an action provider is being retried.
+function statusReason(run, analysis) {
   const details = run.details || {};
+  if (run.blocking_web_input_id && !TERMINAL.has(run.status)) {
+    return [h("p", { class: "notice waiting", role: "status", id: "run-waits-for" },
+      h("strong", { text: "Waiting for an answer: " }), "the run waits until someone answers ",
+      h("a", { href: `#/web-inputs/${run.blocking_web_input_id}`, text: "this question" }), ".")];
+  }
   if (run.status === "INACTIVE") {
     const scope = details.required_scope;
     return [h("p", { class: "notice waiting", role: "status" },
       h("strong", { text: `${details.code || "Inactive"}: ` }), details.description || "the run waits for a resume.",
       scope ? h("span", {}, " Required scope: ", h("code", { text: scope })) : null)];
   }
-  if (run.status === "FAILED" && details.code && details.code !== "FlowCanceled") {
-    const cause = (details.details || {}).cause;
-    const causeText = cause === undefined || cause === null ? "" : typeof cause === "string" ? cause : JSON.stringify(cause);
-    return [h("p", { class: "notice error", role: "status" },
-      h("strong", { text: `${details.code}: ` }), details.description || "",
-      causeText ? h("span", { class: "cause", text: ` (${causeText.slice(0, 500)})` }) : null)];
+  const failure = failureOf(run);
+  if (failure) {
+    return [h("div", { class: "notice error", role: "status" },
+      h("p", { class: "reason" },
+        h("strong", { text: `${failure.error}${failure.state ? ` in state ${failure.state}` : ""}: ` }),
+        failure.reason || details.description || ""),
+      failure.hasMore ? h("details", { class: "cause" }, h("summary", { text: "The whole cause" }), pretty(failure.cause)) : null)];
+  }
+  if (run.status === "ACTIVE" && analysis && analysis.retrying) {
+    return [h("p", { class: "notice waiting", role: "status" },
+      h("strong", { text: "Retrying: " }), analysis.retrying.description || "")];
   }
   return [];
 }
@@ -418,7 +368,7 @@ function transferBox(transfer) {
   const done = transfer.files_transferred ?? 0;
   const box = h("div", { class: "transfer" }, h("h3", { text: `Transfer progress (${transfer.state})` }));
   if (files) box.append(h("progress", { max: files, value: done, "aria-label": "files transferred" }));
-  box.append(h("p", { text: `${done}${files ? ` of ${files}` : ""} files, ${transfer.bytes_transferred ?? 0} bytes transferred` }));
+  box.append(h("p", { text: `${done}${files ? ` of ${files}` : ""} files, ${formatBytes(transfer.bytes_transferred)} transferred` }));
   return box;
 }
 
@@ -429,7 +379,8 @@ function timeline(visits, run) {
   const total = Math.max(1, finish - begin);
   return h("ol", { class: "timeline" }, ...visits.map((visit) => {
     const start = Date.parse(visit.start);
-    const end = visit.end ? Date.parse(visit.end) : visit.status === "running" ? Date.now() : start;
+    const open = visit.status === "running" || visit.status === "waiting";
+    const end = visit.end ? Date.parse(visit.end) : open ? Date.now() : start;
     const left = Math.max(0, Math.min(100, ((start - begin) / total) * 100));
     const width = Math.max(0.5, Math.min(100 - left, ((end - start) / total) * 100));
     const fill = h("span", { class: "tl-fill" });
@@ -442,17 +393,34 @@ function timeline(visits, run) {
   }));
 }
 
-function stateData(visits) {
+// Each state visit's input and output; `opened` holds the indexes of the visits to show open (the ones the
+// person had opened before the live stream redrew the list).
+function stateData(visits, opened = new Set()) {
   if (!visits.length) return h("p", { class: "empty", text: "Nothing yet." });
-  return h("div", { class: "states" }, ...visits.map((visit, index) => h("details", { class: "state-io" },
+  return h("div", { class: "states" }, ...visits.map((visit, index) => h("details", { class: "state-io", "data-state": visit.name, "data-index": index, open: opened.has(index) },
     h("summary", {}, `${index + 1}. ${visit.name} `, badge(visit.status)),
     h("h4", { text: "Input" }), pretty(visit.input ?? null),
     h("h4", { text: "Output" }), visit.output === undefined ? h("p", { class: "empty", text: "—" }) : pretty(visit.output))));
 }
 
-function logRow(entry) {
+// The run's input and what it produced: its output once SUCCEEDED, the error once FAILED.
+function runInOut(run, input) {
+  const details = run.details || {};
+  let result;
+  if (run.status === "SUCCEEDED") result = [h("h3", { text: "Output" }), pretty(details.output ?? null)];
+  else if (run.status === "FAILED" || run.status === "ENDED") result = [h("h3", { text: "Error" }), pretty(details.details ?? details)];
+  else result = [h("h3", { text: "Output" }), h("p", { class: "empty", text: "When the run has finished." })];
+  return [
+    h("div", { id: "run-input" }, h("h3", { text: "Input" }), input === undefined ? h("p", { class: "empty", text: "—" }) : pretty(input)),
+    h("div", { id: "run-output" }, ...result),
+  ];
+}
+
+function logRow(entry, start) {
+  const at = Date.parse(entry.time);
   return h("li", { class: "log-entry" },
-    h("time", { datetime: entry.time, text: new Date(entry.time).toLocaleTimeString() }),
+    h("time", { datetime: entry.time, title: new Date(entry.time).toString(), text: new Date(entry.time).toLocaleTimeString() }),
+    h("span", { class: "elapsed", text: Number.isNaN(at - start) ? "" : `+${duration(Math.max(0, at - start))}` }),
     h("code", { text: entry.code }),
     h("span", { text: ` ${entry.description || ""}` }));
 }
@@ -468,11 +436,24 @@ async function pageRun(runId) {
   const reason = h("div", { id: "run-reason", "aria-live": "polite" });
   const actions = h("div", { class: "actions", role: "group", "aria-label": "Run actions" });
   const message = h("div", { "aria-live": "polite" });
-  const graphBox = h("div", { class: "graph-box" });
+  const inOut = h("div", { class: "columns in-out" });
   const progress = h("div");
   const timelineBox = h("div");
   const dataBox = h("div");
+  const documentBox = h("div", { id: "run-document" });
   const log = h("ol", { class: "log", id: "run-log", "aria-live": "polite" });
+  const showState = (name) => { // a click on a state in the graph opens its latest visit's data
+    const visits = dataBox.querySelectorAll(`details.state-io[data-state="${CSS.escape(name)}"]`);
+    const last = visits[visits.length - 1];
+    if (!last) return;
+    last.open = true;
+    last.scrollIntoView({ block: "nearest" });
+    last.querySelector("summary").focus({ preventScroll: true });
+  };
+  const graph = renderGraph(definition.definition, {}, { onSelect: showState });
+  const graphBox = h("div", { class: "graph-box" }, graph, legend());
+  // Map and Parallel items: counts and drill-down, and their progress drawn on the graph
+  const iterations = iterationsPanel(runId, { onUpdate: (doc, branches) => setGraphIterations(graph, doc, branches) });
 
   const act = async (fn) => {
     try {
@@ -491,21 +472,27 @@ async function pageRun(runId) {
     act(() => api("PUT", `/runs/${runId}`, { label: relabel.querySelector("input").value.trim() }));
   });
 
+  let analysis = shownAnalysis(analyseLog(entries), run.status);
   const draw = () => {
-    const analysis = analyseLog(entries);
+    analysis = shownAnalysis(analyseLog(entries), run.status);
+    const took = run.completion_time ? duration(Date.parse(run.completion_time) - Date.parse(run.start_time)) : null;
     head.replaceChildren(
       h("div", { class: "page-head" },
-        h("div", {}, h("h1", {}, `${run.label || runId} `, badge(run.status)),
+        h("div", {}, h("h1", {}, `${run.label || runId} `, badge(displayStatus(run))),
           h("p", { class: "sub" }, "Flow ", h("a", { href: `#/flows/${run.flow_id}`, text: run.flow_title || run.flow_id }),
-            ` · started ${when(run.start_time)}`, run.completion_time ? ` · finished ${when(run.completion_time)}` : "",
+            " · started ", timeAgo(run.start_time), took ? ` · took ${took}` : "",
             (run.tags || []).length ? ` · tags: ${run.tags.join(", ")}` : ""))));
-    reason.replaceChildren(...statusReason(run));
+    document.title = `${run.label || runId} · ${displayStatus(run)} · OpenFlows`;
+    reason.replaceChildren(...statusReason(run, analysis));
     const active = !TERMINAL.has(run.status);
     actions.replaceChildren(...[
       perms.cancel && active ? h("button", { type: "button", id: "cancel-run", class: "danger", text: "Cancel run",
         onclick: () => act(() => api("POST", `/runs/${runId}/cancel`)) }) : null,
       perms.resume && run.status === "INACTIVE" ? h("button", { type: "button", id: "resume-run", text: "Resume",
         onclick: () => act(() => api("POST", `/runs/${runId}/resume`)) }) : null,
+      perms.redrive && redrivable(run, definition.definition) ? h("button", { type: "button", id: "redrive-run",
+        text: "Redrive", title: "Run it again from the state that failed, keeping what the states before it did",
+        onclick: () => api("POST", `/runs/${runId}/redrive`).then(() => route(), (error) => message.replaceChildren(notice(error.message))) }) : null,
       perms.update ? relabel : null,
       perms.release && !active ? h("button", { type: "button", id: "delete-run", class: "danger", text: "Delete run",
         onclick: () => {
@@ -513,10 +500,13 @@ async function pageRun(runId) {
           api("POST", `/runs/${runId}/release`).then(() => { location.hash = "#/runs"; }, (error) => message.replaceChildren(notice(error.message)));
         } }) : null,
     ].filter(Boolean));
-    graphBox.replaceChildren(renderGraph(definition.definition, analysis.statuses), legend());
+    setGraphStatuses(graph, analysis.statuses, analysis.taken);
+    inOut.replaceChildren(...runInOut(run, analysis.input));
     progress.replaceChildren(transferBox(analysis.transfer) || "");
     timelineBox.replaceChildren(timeline(analysis.visits, run));
-    dataBox.replaceChildren(stateData(analysis.visits));
+    const opened = new Set([...dataBox.querySelectorAll("details.state-io[open]")].map((d) => Number(d.dataset.index)));
+    dataBox.replaceChildren(stateData(analysis.visits, opened));
+    documentBox.replaceChildren(pretty(run));
   };
   const refresh = async () => {
     run = await api("GET", `/runs/${runId}`);
@@ -526,42 +516,62 @@ async function pageRun(runId) {
   setPage(run.label || runId,
     head, reason, actions, message,
     h("section", { "aria-labelledby": "g-h" }, h("h2", { id: "g-h", text: "What the run did" }), graphBox),
+    iterations.node,
     progress,
+    h("section", { "aria-labelledby": "io-h" }, h("h2", { id: "io-h", text: "Input and output" }), inOut),
     h("section", {}, h("h2", { text: "Timeline" }), timelineBox),
     h("section", {}, h("h2", { text: "State inputs and outputs" }), dataBox),
     h("section", {}, h("h2", { text: "Log" }), log),
-    h("details", {}, h("summary", { text: "Run document" }), pretty(run)));
+    h("details", {}, h("summary", { text: "Run document" }), documentBox));
   draw();
+  iterations.refresh();
 
+  // Everything below follows the live stream: log entries, and the run document whenever it changes.
   const source = new EventSource(`/ui/api/runs/${runId}/events`);
   let pending = null;
+  const later = () => { if (!pending) pending = setTimeout(() => { pending = null; draw(); iterations.refresh(); }, 100); };
   source.addEventListener("entry", (event) => {
     const entry = JSON.parse(event.data);
     entries.push(entry);
-    log.append(logRow(entry));
-    if (!pending) pending = setTimeout(() => { pending = null; draw(); }, 100);
-    if (entry.code.startsWith("Flow") && entry.code !== "FlowStarted") refresh().catch(() => {});
+    log.append(logRow(entry, Date.parse(run.start_time)));
+    later();
   });
-  source.addEventListener("end", () => {
-    source.close();
-    refresh().catch(() => {});
+  source.addEventListener("run", (event) => {
+    run = JSON.parse(event.data);
+    later();
   });
-  const timer = setInterval(() => {
-    if (!TERMINAL.has(run.status)) refresh().catch(() => {});
-  }, 2000);
+  source.addEventListener("end", () => source.close());
+  let ticks = 0;
+  const timer = setInterval(() => { // the bars of running states grow; items end without parent log entries
+    if (TERMINAL.has(run.status)) return;
+    timelineBox.replaceChildren(timeline(analysis.visits, run));
+    if (++ticks % 2 === 0) iterations.refresh();
+  }, 1000);
   onLeave(() => {
     source.close();
     clearInterval(timer);
+    clearTimeout(pending);
   });
+}
+
+// A FAILED run that a redrive can start again: not cancelled, and not ended by a Fail state (issue 19).
+function redrivable(run, definition) {
+  if (run.status !== "FAILED" || isCancelled(run)) return false;
+  const failedAt = ((run.details || {}).details || {}).state_name;
+  const state = failedAt ? (definition.States || {})[failedAt] : null;
+  return Boolean(state) && state.Type !== "Fail";
 }
 
 function legend() {
   return h("ul", { class: "legend", "aria-label": "Legend" },
-    ...["done", "running", "failed", "canceled", "notreached"].map((status) =>
+    ...["done", "running", "waiting", "failed", "canceled", "notreached"].map((status) =>
       h("li", { class: `st-${status}` }, h("span", { class: "swatch" }), status === "notreached" ? "not reached" : status)));
 }
 
 // ---------------------------------------------------------------------------------------------- routing
+
+// what the pages in other modules (webinputs.js, timers.js) use of this one
+const UI = { h, setPage, notice, badge, when, onLeave, makePager, pretty };
 
 async function route() {
   for (const fn of cleanups) fn();
@@ -573,15 +583,22 @@ async function route() {
   try {
     const session = await loadSession();
     if (!me) {
-      if (hash !== "#/signin") sessionStorage.setItem("openflows-next", hash);
-      await pageSignIn(session);
+      if (parts[0] !== "signin" && parts[0] !== "signed-in") sessionStorage.setItem("openflows-next", hash);
+      await pageSignIn(session, parts[0] === "signin" ? params.get("message") : null);
       return;
     }
-    if (parts[0] === "signin") location.hash = "#/flows";
+    if (parts[0] === "signed-in") await afterSignIn();
+    else if (parts[0] === "signin") location.hash = "#/flows";
     else if (parts[0] === "flows" && parts[1] && parts[2] === "start") await pageStart(parts[1]);
     else if (parts[0] === "flows" && parts[1]) await pageFlow(parts[1]);
     else if (parts[0] === "runs" && parts[1]) await pageRun(parts[1]);
     else if (parts[0] === "runs") await pageRuns(params);
+    else if (parts[0] === "web-inputs" && parts[1]) await pageWebInput(UI, parts[1]);
+    else if (parts[0] === "web-inputs") await pageWebInputs(UI, params);
+    else if (parts[0] === "registered-apis" && parts[1]) await pageRegisteredApi(parts[1]);
+    else if (parts[0] === "registered-apis") await pageRegisteredApis();
+    else if (parts[0] === "timers" && parts[1]) await pageTimer(UI, parts[1]);
+    else if (parts[0] === "timers") await pageTimers(UI);
     else await pageFlows();
     main.focus({ preventScroll: true });
   } catch (error) {

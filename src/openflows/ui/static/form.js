@@ -1,6 +1,10 @@
 // A form generated from a JSON Schema (the flow's input schema): strings, numbers, integers, booleans, enums,
 // arrays, nested objects; required fields; validation messages shown before submit. Anything the generator
-// does not understand (anyOf, $ref, untyped values) becomes a JSON text area.
+// does not understand (anyOf, $ref, untyped values) becomes a JSON text area. What the person leaves alone is
+// left out of the input: an empty optional field, a checkbox nobody touched (a schema `default` fills a field
+// in, and what is filled in is sent), an optional object whose fields are all left out.
+
+import { richText } from "./display.js";
 
 let counter = 0;
 
@@ -34,7 +38,7 @@ function errorSlot(id) {
 
 function wrap(id, labelText, required, schema, control, error) {
   const label = h("label", { for: id }, labelText, required ? h("span", { class: "req", "aria-hidden": "true", text: " *" }) : null);
-  const help = schema.description ? h("p", { class: "help", id: `${id}-help`, text: schema.description }) : null;
+  const help = schema.description ? h("p", { class: "help", id: `${id}-help` }, ...richText(schema.description)) : null;
   const describedBy = [help ? `${id}-help` : null, `${id}-error`].filter(Boolean).join(" ");
   control.setAttribute("aria-describedby", describedBy);
   if (required) control.setAttribute("aria-required", "true");
@@ -53,7 +57,7 @@ function buildField(schema, name, required) {
   const id = `f${++counter}`;
   const title = schema.title || name;
   const kind = typeOf(schema);
-  if (kind === "object") return buildObject(schema, title, id);
+  if (kind === "object") return buildObject(schema, title, id, required);
   if (kind === "array") return buildArray(schema, title, id, required);
   const error = errorSlot(id);
   let control;
@@ -67,6 +71,8 @@ function buildField(schema, name, required) {
     }
   } else if (kind === "boolean") {
     control = h("input", { id, name, type: "checkbox", checked: schema.default === true });
+    if (schema.default === undefined && !required) control.dataset.untouched = "true";
+    control.addEventListener("change", () => delete control.dataset.untouched);
   } else if (kind === "number" || kind === "integer") {
     control = h("input", { id, name, type: "number", step: kind === "integer" ? "1" : "any", inputmode: "decimal" });
     if (schema.default !== undefined) control.value = String(schema.default);
@@ -80,7 +86,7 @@ function buildField(schema, name, required) {
   }
 
   const value = () => {
-    if (kind === "boolean") return control.checked;
+    if (kind === "boolean") return control.dataset.untouched ? undefined : control.checked;
     const raw = control.value;
     if (raw === "") return undefined;
     if (kind === "enum") return schema.enum[Number(raw)];
@@ -131,9 +137,9 @@ function buildField(schema, name, required) {
   return { element: wrap(id, title, required, schema, control, error), value, validate };
 }
 
-function buildObject(schema, title, id) {
+function buildObject(schema, title, id, isRequired = true) {
   const fieldset = h("fieldset", { id, class: "object" }, h("legend", { text: title }));
-  if (schema.description) fieldset.append(h("p", { class: "help", text: schema.description }));
+  if (schema.description) fieldset.append(h("p", { class: "help" }, ...richText(schema.description)));
   const required = new Set(schema.required || []);
   const fields = Object.entries(schema.properties || {}).map(([name, sub]) => [name, buildField(sub, name, required.has(name))]);
   fields.forEach(([, field]) => fieldset.append(field.element));
@@ -145,7 +151,7 @@ function buildObject(schema, title, id) {
         const v = field.value();
         if (v !== undefined) out[name] = v;
       }
-      return out;
+      return isRequired || Object.keys(out).length ? out : undefined;
     },
     validate: () => fields.flatMap(([, field]) => field.validate()),
   };
@@ -156,7 +162,7 @@ function buildArray(schema, title, id, required) {
   const list = h("div", { class: "array-items" });
   const error = errorSlot(id);
   const fieldset = h("fieldset", { id, class: "array", "aria-describedby": `${id}-error` }, h("legend", { text: `${title}${required ? " *" : ""}` }));
-  if (schema.description) fieldset.append(h("p", { class: "help", text: schema.description }));
+  if (schema.description) fieldset.append(h("p", { class: "help" }, ...richText(schema.description)));
   const add = h("button", { type: "button", class: "secondary", text: `Add ${schema.items && schema.items.title ? schema.items.title : "item"}` });
   const addItem = (initial) => {
     const itemSchema = { ...(schema.items || {}) };

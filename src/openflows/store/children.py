@@ -1,0 +1,399 @@
+"""Child runs: the iterations of a Map or Parallel state (issue 19), stored as rows of `runs`.
+
+A child run is an ordinary run row (so every iteration is stepped, leased, crash-safe and spread over the
+workers by the machinery every run uses) with four more columns: `parent_run_id`, `parent_state` (the Map or
+Parallel state), `parent_visit` (`<visit>/<attempt>` of that state in the parent, so a Retry of the whole
+state or a loop back into it makes new children) and `iteration` (the item or branch index). The four name an
+iteration once (a unique index), and the child's id is derived from them (`child_run_id`), so a replayed
+parent step cannot create an iteration twice.
+
+A child that waits for its turn under `MaxConcurrency` has the status `QUEUED` and no work item;
+`start_queued` starts the next ones in index order. Child runs have no role rows and are filtered out of run
+listings and run counts (`runs.parent_run_id IS NULL`); the API answers 404 for their ids. A redrive of the
+parent reruns only the iterations that did not succeed (engine/redrive.py): `iterations_to_redrive` reads
+them and `redrive_iteration` sets each back to run.
+
+The engine (engine/fanout.py) calls these inside its step transactions.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from . import kinds
+from .errors import ConcurrentUpdate
+from .schema import runs
+from .web_inputs import reopen_run_web_inputs
+from .work import LogRow, NewWorkItem, append_run_logs, enqueue_work_item
+
+#: the status of a child run waiting for its turn (MaxConcurrency)
+QUEUED = "QUEUED"
+#: statuses of a child that has not ended
+RUNNING = ("ACTIVE", "INACTIVE")
+#: namespace of child run ids (uuid5 of `<parent>/<state>/<visit>/<iteration>`)
+CHILD_NAMESPACE = uuid.UUID("6f0d2c1e-59a4-4f47-9d1e-0a7c6b3e1d19")
+
+
+@dataclass(frozen=True, slots=True)
+class IterationsKey:
+    """The iterations of one visit (and attempt) of a Map or Parallel state of a run."""
+
+    parent_run_id: uuid.UUID
+    state: str
+    visit: str  # "<visit>/<attempt>"
+
+    def where(self) -> list[Any]:
+        return [
+            runs.c.parent_run_id == self.parent_run_id,
+            runs.c.parent_state == self.state,
+            runs.c.parent_visit == self.visit,
+        ]
+
+
+@dataclass(frozen=True, slots=True)
+class IterationEnd:
+    """How one iteration stands: its status, and its output (SUCCEEDED) or error and cause (FAILED)."""
+
+    index: int
+    status: str
+    output: Any = None
+    error: str | None = None
+    cause: Any = None
+
+
+def child_run_id(key: IterationsKey, index: int) -> uuid.UUID:
+    """The deterministic id of iteration `index`."""
+    return uuid.uuid5(CHILD_NAMESPACE, f"{key.parent_run_id}/{key.state}/{key.visit}/{index}")
+
+
+def create_children(
+    conn: sa.Connection,
+    *,
+    parent: Mapping[str, Any],
+    key: IterationsKey,
+    inputs: Sequence[Any],
+    contexts: Sequence[dict[str, Any]],
+    start: int,
+    now: dt.datetime,
+    finished: Mapping[int, Mapping[str, Any]] | None = None,
+) -> int:
+    """Insert one child run per input (`contexts[i]` is its `$._context`), the first `start` ACTIVE with a
+    start work item, the others QUEUED. `finished` maps the index of an iteration that already ran to its end
+    (in the creating step: it needed no I/O) to the columns of its ended row (`status`, `details`,
+    `run_state`, `cursor`); those get no work item and do not count towards `start`. Idempotent: when the
+    iterations of `key` exist already, nothing is inserted. Returns the number of children started."""
+    finished = finished or {}
+    if count_children(conn, key):
+        return 0
+    base = {
+        "flow_id": parent["flow_id"],
+        "flow_version": parent["flow_version"],
+        "run_owner": parent["run_owner"],
+        "created_by": parent["created_by"],
+        "label": None,
+        "tags": [],
+        "run_managers": [],
+        "run_monitors": [],
+        "activity_notification_policy": None,
+        "details": {"code": "FlowStarting", "description": "The Flow is starting execution"},
+        "cursor": {"state": None},
+        "start_time": now,
+        "completion_time": None,
+        "updated_at": now,
+        "version": 0,
+        "log_seq": 0,
+        "parent_run_id": key.parent_run_id,
+        "parent_state": key.state,
+        "parent_visit": key.visit,
+    }
+    bind = _binder(conn)
+    constant = {name: bind(name, value) for name, value in base.items()}
+    ended = {name: bind(name, now) for name in ("completion_time",)}
+    rows = []
+    to_start: list[uuid.UUID] = []
+    for index, item_input in enumerate(inputs):
+        run_id = child_run_id(key, index)
+        row = {
+            "id": run_id,
+            "iteration": index,
+            "status": QUEUED,
+            "input": item_input,
+            "run_state": item_input,
+        }
+        row["context"] = contexts[index]
+        if index in finished:
+            row.update(finished[index])
+        elif len(to_start) < start:
+            row["status"] = "ACTIVE"
+            to_start.append(run_id)
+        row = {**constant, **{name: bind(name, value) for name, value in row.items()}}
+        if index in finished:
+            row.update(ended)
+        rows.append(row)
+        if len(rows) == INSERT_CHUNK:  # a chunk at a time: a 10,000-item map never holds all its rows
+            _insert_bound(conn, rows)
+            rows = []
+    if rows:
+        _insert_bound(conn, rows)
+    for run_id in to_start:
+        _enqueue_start(conn, run_id, now)
+    return len(to_start)
+
+
+#: child rows inserted per statement
+INSERT_CHUNK = 500  # rows
+#: `runs` without column types: the rows `create_children` inserts are bound once per value by `_binder`
+_UNTYPED_RUNS = sa.table("runs", *(sa.column(column.name) for column in runs.c))
+#: placeholders of the drivers' positional parameter styles
+_POSITIONAL = {"qmark": "?", "format": "%s", "pyformat": "%s"}
+
+
+def _insert_bound(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
+    """Insert child rows whose values `_binder` bound: one executemany straight to the driver (SQLAlchemy
+    would look at every value of every row again), or through SQLAlchemy for a driver with another style."""
+    mark = _POSITIONAL.get(conn.dialect.paramstyle)
+    if mark is None:
+        conn.execute(sa.insert(_UNTYPED_RUNS), rows)
+        return
+    names = list(rows[0])
+    sql = f"INSERT INTO runs ({', '.join(names)}) VALUES ({', '.join([mark] * len(names))})"
+    conn.exec_driver_sql(sql, [tuple(row[name] for name in names) for row in rows])
+
+
+def _binder(conn: sa.Connection) -> Any:
+    """`bind(column, value)`: `value` as the driver receives it for that column of `runs` (the column type's
+    own bind processor for this dialect), so that the many rows of a Map are bound once per value rather than
+    once per value and per row (the columns every child shares are bound once for all)."""
+    processors = {
+        column.name: column.type.dialect_impl(conn.dialect).bind_processor(conn.dialect) for column in runs.c
+    }
+
+    def bind(name: str, value: Any) -> Any:
+        processor = processors[name]
+        return value if processor is None else processor(value)
+
+    return bind
+
+
+def _enqueue_start(
+    conn: sa.Connection, run_id: uuid.UUID, now: dt.datetime, *, redriven: bool = False
+) -> None:
+    """The first STEP item of an iteration: "start" (from the sub-machine's StartAt), or for one a redrive
+    set back to run at the state it failed at, "redrive" (the executor enters that state again)."""
+    payload = {"event": "redrive" if redriven else "start"}
+    item = NewWorkItem(run_id=run_id, kind=kinds.STEP, due_at=now, payload=payload)
+    enqueue_work_item(conn, item, now=now)
+
+
+def count_children(conn: sa.Connection, key: IterationsKey) -> dict[str, int]:
+    """The iterations of `key` by status (`{}` when there are none)."""
+    stmt = sa.select(runs.c.status, sa.func.count()).where(*key.where()).group_by(runs.c.status)
+    return {status: count for status, count in conn.execute(stmt)}
+
+
+def start_queued(conn: sa.Connection, key: IterationsKey, *, limit: int, now: dt.datetime) -> list[int]:
+    """Start up to `limit` QUEUED iterations, lowest index first; returns their indexes."""
+    if limit <= 0:
+        return []
+    stmt = (
+        sa.select(runs.c.id, runs.c.iteration, runs.c.cursor)
+        .where(*key.where(), runs.c.status == QUEUED)
+        .order_by(runs.c.iteration)
+        .limit(limit)
+    )
+    chosen = list(conn.execute(stmt))
+    for run_id, _, cursor in chosen:
+        redriven = (cursor or {}).get("state") is not None
+        # an iteration starts now, unless it is a redriven one, which keeps the time it first started
+        started = {} if redriven else {"start_time": now}
+        conn.execute(
+            sa.update(runs)
+            .where(runs.c.id == run_id, runs.c.status == QUEUED)
+            .values(status="ACTIVE", updated_at=now, version=runs.c.version + 1, **started)
+        )
+        _enqueue_start(conn, run_id, now, redriven=redriven)
+    return [index for _, index, _ in chosen]
+
+
+def iteration_ends(conn: sa.Connection, key: IterationsKey) -> list[IterationEnd]:
+    """Every iteration of `key`, in index order, with its output or error (read once the state is done)."""
+    stmt = (
+        sa.select(runs.c.iteration, runs.c.status, runs.c.run_state, runs.c.details)
+        .where(*key.where())
+        .order_by(runs.c.iteration)
+    )
+    ends = []
+    for index, status, run_state, details in conn.execute(stmt):
+        if status == "SUCCEEDED":
+            ends.append(IterationEnd(index, status, output=run_state))
+        elif status in ("FAILED", "ENDED"):
+            inner = (details or {}).get("details") if isinstance(details, dict) else None
+            inner = inner if isinstance(inner, dict) else {}
+            ends.append(IterationEnd(index, status, error=inner.get("error"), cause=inner.get("cause")))
+        else:
+            ends.append(IterationEnd(index, status))
+    return ends
+
+
+def end_queued(conn: sa.Connection, key: IterationsKey, *, now: dt.datetime) -> int:
+    """End the QUEUED iterations (the state failed early): they never start. Returns how many."""
+    result = conn.execute(
+        sa.update(runs)
+        .where(*key.where(), runs.c.status == QUEUED)
+        .values(status="ENDED", completion_time=now, updated_at=now, version=runs.c.version + 1)
+    )
+    return int(result.rowcount or 0)
+
+
+def running_children(conn: sa.Connection, key: IterationsKey) -> list[uuid.UUID]:
+    """The ids of the iterations still running (to cancel, with their actions, when the state fails)."""
+    stmt = sa.select(runs.c.id).where(*key.where(), runs.c.status.in_(RUNNING)).order_by(runs.c.iteration)
+    return [run_id for (run_id,) in conn.execute(stmt)]
+
+
+def failed_iterations(conn: sa.Connection, key: IterationsKey) -> list[int]:
+    """The indexes of the iterations that failed (what a redrive runs again)."""
+    stmt = (
+        sa.select(runs.c.iteration).where(*key.where(), runs.c.status == "FAILED").order_by(runs.c.iteration)
+    )
+    return [index for (index,) in conn.execute(stmt)]
+
+
+def parent_of(conn: sa.Connection, run_id: uuid.UUID) -> IterationsKey | None:
+    """The iterations a run belongs to, or None for a run a user started."""
+    row = conn.execute(
+        sa.select(runs.c.parent_run_id, runs.c.parent_state, runs.c.parent_visit).where(runs.c.id == run_id)
+    ).first()
+    if row is None or row[0] is None:
+        return None
+    return IterationsKey(row[0], row[1], row[2])
+
+
+@dataclass(frozen=True, slots=True)
+class IterationRow:
+    """An iteration as a redrive of its parent reads it (`iterations_to_redrive`)."""
+
+    id: uuid.UUID
+    index: int
+    status: str
+    details: dict[str, Any]
+    cursor: dict[str, Any]
+    start_time: dt.datetime
+    completion_time: dt.datetime | None
+    version: int
+    log_seq: int
+
+    def as_run(self) -> dict[str, Any]:
+        """The fields `engine.redrive.redrive_point` reads of a run."""
+        return {
+            "id": self.id,
+            "status": self.status,
+            "details": self.details,
+            "cursor": self.cursor,
+            "start_time": self.start_time,
+            "completion_time": self.completion_time,
+        }
+
+
+def iterations_to_redrive(conn: sa.Connection, key: IterationsKey) -> list[IterationRow]:
+    """The iterations of `key` that ended without succeeding (FAILED, cancelled, or ENDED before they
+    started), in index order."""
+    stmt = (
+        sa.select(
+            runs.c.id,
+            runs.c.iteration,
+            runs.c.status,
+            runs.c.details,
+            runs.c.cursor,
+            runs.c.start_time,
+            runs.c.completion_time,
+            runs.c.version,
+            runs.c.log_seq,
+        )
+        .where(*key.where(), runs.c.status.in_(("FAILED", "ENDED")))
+        .order_by(runs.c.iteration)
+    )
+    return [
+        IterationRow(
+            id=row.id,
+            index=row.iteration,
+            status=row.status,
+            details=row.details if isinstance(row.details, dict) else {},
+            cursor=row.cursor if isinstance(row.cursor, dict) else {},
+            start_time=row.start_time,
+            completion_time=row.completion_time,
+            version=row.version,
+            log_seq=row.log_seq,
+        )
+        for row in conn.execute(stmt)
+    ]
+
+
+def redrive_iteration(
+    conn: sa.Connection,
+    row: IterationRow,
+    *,
+    status: str,
+    cursor: dict[str, Any],
+    details: dict[str, Any],
+    entry: LogRow | None,
+    now: dt.datetime,
+    restart: bool = False,
+) -> None:
+    """Set an ended iteration back to run (a redrive of its parent, engine/redrive.py): `status` QUEUED (it
+    starts in its turn under MaxConcurrency: `start_queued`) or ACTIVE (it waits for its own iterations),
+    `cursor`, `details`, no completion time, the FlowRedriven log `entry` (None: none), the web inputs its end
+    closed open again. `restart`: it runs from its start, its run state its input again. Guarded on the
+    version read (ConcurrentUpdate)."""
+    values: dict[str, Any] = {
+        "status": status,
+        "cursor": cursor,
+        "details": details,
+        "completion_time": None,
+        "updated_at": now,
+        "version": row.version + 1,
+        "log_seq": row.log_seq + (1 if entry is not None else 0),
+    }
+    if restart:
+        values["run_state"] = runs.c.input
+    result = conn.execute(
+        sa.update(runs).where(runs.c.id == row.id, runs.c.version == row.version).values(**values)
+    )
+    if result.rowcount != 1:
+        raise ConcurrentUpdate(f"iteration {row.id} changed while it was being redriven")
+    if entry is not None:
+        append_run_logs(conn, run_id=row.id, first_seq=row.log_seq, entries=[entry])
+    if row.completion_time is not None:
+        reopen_run_web_inputs(conn, row.id, closed_at=row.completion_time, now=now)
+
+
+def enqueue_children_item(
+    conn: sa.Connection, run_id: uuid.UUID, key: IterationsKey, *, now: dt.datetime, **extra: Any
+) -> None:
+    """A `children` item due now for `run_id`, which waits for the iterations of `key` (its handler starts
+    queued ones and gathers them when they have all ended)."""
+    payload = {"state": key.state, "visit": key.visit, **extra}
+    enqueue_work_item(
+        conn, NewWorkItem(run_id=run_id, kind=kinds.CHILDREN, due_at=now, payload=payload), now=now
+    )
+
+
+def descendant_ids(conn: sa.Connection, run_ids: Sequence[uuid.UUID]) -> list[uuid.UUID]:
+    """The ids of the iterations of `run_ids`, and of theirs (nested Maps and Parallels): what is deleted with
+    them (release, retention)."""
+    found: list[uuid.UUID] = []
+    level = list(run_ids)
+    while level:
+        below: list[uuid.UUID] = []
+        for start in range(0, len(level), 500):
+            chunk = level[start : start + 500]
+            below.extend(conn.execute(sa.select(runs.c.id).where(runs.c.parent_run_id.in_(chunk))).scalars())
+        found.extend(below)
+        level = below
+    return found

@@ -1,0 +1,121 @@
+"""The run page's iterations (issue 19), in real headless Chromium against a real `openflows serve`: a Map's
+items counted by status with a drill-down into one item (its status, input, output, error) and a status
+filter; a running Map's counts follow the run until it ends."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .conftest import LiveServer
+from .test_browser import new_page, sign_in
+
+FAN: dict[str, Any] = {
+    "StartAt": "Fan",
+    "States": {
+        "Fan": {
+            "Type": "Map",
+            "ItemsPath": "$.items",
+            "ToleratedFailureCount": 5,
+            "ItemProcessor": {
+                "StartAt": "Check",
+                "States": {
+                    "Check": {
+                        "Type": "Choice",
+                        "Choices": [
+                            {"Variable": "$.v", "NumericEquals": 3, "Next": "Boom"},
+                            {"Variable": "$.v", "NumericEquals": 8, "Next": "Boom"},
+                        ],
+                        "Default": "Ok",
+                    },
+                    "Boom": {"Type": "Fail", "Error": "Bad", "Cause": "item is bad"},
+                    "Ok": {"Type": "Pass", "Parameters": {"doubled.$": "$.v"}, "End": True},
+                },
+            },
+            "ItemSelector": {"v.$": "$._context.map_item.value"},
+            "ResultPath": "$.out",
+            "End": True,
+        }
+    },
+}
+
+SLOW: dict[str, Any] = {
+    "StartAt": "Slow",
+    "States": {
+        "Slow": {
+            "Type": "Map",
+            "ItemsPath": "$.items",
+            "MaxConcurrency": 2,
+            "ItemProcessor": {
+                "StartAt": "W",
+                "States": {"W": {"Type": "Wait", "Seconds": 1, "End": True}},
+            },
+            "End": True,
+        }
+    },
+}
+
+
+@pytest.fixture
+def page(chromium_browser: Any, live_server: LiveServer) -> Iterator[Any]:
+    yield from new_page(chromium_browser, live_server)
+
+
+def _run(live_server: LiveServer, definition: dict[str, Any], body: dict[str, Any]) -> str:
+    flow = {"title": f"map-{uuid.uuid4().hex[:6]}", "definition": definition, "input_schema": {}}
+    flow_id = live_server.call(live_server.alice, "POST", "/flows", flow)["id"]
+    return live_server.call(live_server.alice, "POST", f"/flows/{flow_id}/run", {"body": body})["run_id"]
+
+
+def test_counts_and_one_item_of_a_map(page: Any, live_server: LiveServer, screenshots: Path) -> None:
+    run_id = _run(live_server, FAN, {"items": list(range(12))})
+    sign_in(page, live_server.alice)
+    page.goto(f"/ui#/runs/{run_id}")
+    page.locator("h1 .badge", has_text="SUCCEEDED").wait_for(timeout=30_000)
+    fan = page.locator('#iterations .iter-state[data-state="Fan"]')
+    fan.locator(".iter-counts", has_text="10 succeeded, 2 failed, 0 active of 12").wait_for(timeout=15_000)
+    assert fan.locator("h3").inner_text() == "Fan (Map)"
+    assert fan.locator("button.iter-item").count() == 12
+    assert fan.locator('button.iter-item[data-status="FAILED"]').count() == 2
+
+    fan.locator('button.iter-item[data-index="8"]').click()
+    detail = fan.locator('.iter-item-detail[data-index="8"]')
+    detail.wait_for()
+    assert "FAILED" in detail.inner_text()
+    assert "Bad" in detail.inner_text() and "item is bad" in detail.inner_text()
+    assert '"v": 8' in detail.locator("pre.json").first.inner_text()
+    page.screenshot(path=screenshots / "run-iterations.png", full_page=True)
+
+    fan.locator('button.iter-item[data-index="4"]').click()
+    page.locator('.iter-item-detail[data-index="4"]', has_text="doubled").wait_for()
+
+    fan.locator("select.iter-filter").select_option("FAILED")
+    fan.locator('button.iter-item[data-status="SUCCEEDED"]').first.wait_for(state="detached")
+    indexes = fan.locator("button.iter-item").evaluate_all("(nodes) => nodes.map((n) => n.dataset.index)")
+    assert indexes == ["3", "8"]
+
+
+def test_a_running_maps_counts_follow_the_run(page: Any, live_server: LiveServer) -> None:
+    run_id = _run(live_server, SLOW, {"items": ["a", "b", "c", "d", "e"]})
+    sign_in(page, live_server.alice)
+    page.goto(f"/ui#/runs/{run_id}")
+    slow = page.locator('#iterations .iter-state[data-state="Slow"]')
+    slow.locator(".iter-counts").wait_for(timeout=15_000)
+    first = slow.locator(".iter-counts").inner_text()
+    assert "of 5" in first, first
+    slow.locator(".iter-counts", has_text="5 succeeded, 0 failed, 0 active of 5").wait_for(timeout=30_000)
+    page.locator("h1 .badge", has_text="SUCCEEDED").wait_for(timeout=30_000)
+    assert slow.locator('button.iter-item[data-status="SUCCEEDED"]').count() == 5
+
+
+def test_no_iterations_section_for_a_run_without_map(page: Any, live_server: LiveServer) -> None:
+    run_id = _run(live_server, {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}, {})
+    sign_in(page, live_server.alice)
+    page.goto(f"/ui#/runs/{run_id}")
+    page.locator("h1 .badge", has_text="SUCCEEDED").wait_for(timeout=30_000)
+    page.locator("#run-log li").first.wait_for()
+    assert page.locator("#iterations").is_hidden()
