@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-import sys
+import importlib.util
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
-from results import read_section, write_section  # noqa: E402
+# loaded by path: putting bench/ on sys.path would shadow the tests' own `engine` package with bench/engine.py
+_spec = importlib.util.spec_from_file_location(
+    "bench_results", Path(__file__).resolve().parents[2] / "bench" / "results.py"
+)
+assert _spec is not None and _spec.loader is not None
+_results = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_results)
+read_section, write_section = _results.read_section, _results.write_section
 
 
 def test_a_benchmark_rewrites_its_own_section_and_keeps_the_others(tmp_path: Path) -> None:

@@ -119,9 +119,9 @@ def test_thousand_states_are_fast_and_capped() -> None:
         states[f"P{i}"] = {"Type": "Pass", "Next": nxt}
     states["End"] = end()
     definition = {"StartAt": "C0", "States": states}
-    started = time.perf_counter()
+    started = time.process_time()  # CPU, not wall time: a loaded CI machine must not fail it
     result = analyze_definition(definition)["analysis"]
-    assert time.perf_counter() - started < 1.0
+    assert time.process_time() - started < 3.0  # an uncapped walk of 2**999 routes would never end
     assert result["number_of_possibilities"] == MAX_POSSIBILITIES
     assert result["possibilities_capped"] is True
 
