@@ -90,7 +90,8 @@ class ActionItems:
     delegations: Delegations | None
     provider_scopes: ProviderScopes | None
 
-    # Also used, from Executor: _load, _complete, _step, _commit, _notify, _nudge, _extra, _definition, wake.
+    # Also used, from Executor: _load, _run_for_side_call, _complete, _step, _commit, _notify, _nudge, _extra,
+    # _definition, wake.
 
     # -- who a call acts as --------------------------------------------------------------------------------
 
@@ -466,8 +467,7 @@ class ActionItems:
         if not action_url or not action_id:
             self._complete(item)
             return
-        with self.db.read() as conn:
-            run = store.load_run_for_step(conn, item.run_id)
+        run = self._run_for_side_call(item)
         if run is None:
             self._complete(item)
             return

@@ -79,6 +79,7 @@ from .retention import (
 from .run_endings import RunEndings
 from .steps import (
     MAIN_KINDS,
+    SIDE_KINDS,
     PollPolicy,
     Transition,
     commit_plan,
@@ -497,6 +498,17 @@ class Executor(ActionItems, HumanItems, TimerItems, IterationItems, RunEndings, 
             return None
         return run
 
+    def _run_for_side_call(self, item: store.WorkItem) -> store.RunForStep | None:
+        """The run of a side call (cancel, release): as the claim read it, or as the commit that leased the
+        call as its follow-up left it (a side call needs only who the run acts as, which never changes), else
+        read now; None when the run is gone (an ended run is fine: its last action is released after it
+        ends)."""
+        claimed = self._claimed_runs.pop(item.id, _UNREAD)
+        if claimed is not _UNREAD:
+            return claimed
+        with self.db.read() as conn:
+            return store.load_run_for_step(conn, item.run_id)
+
     def _complete(self, item: store.WorkItem) -> None:
         self.db.transact(store.complete_work_item, item_id=item.id, owner=self.owner)
 
@@ -614,6 +626,8 @@ class Executor(ActionItems, HumanItems, TimerItems, IterationItems, RunEndings, 
         if follow_up is not None:
             with self._in_progress_lock:
                 self._held.add(follow_up.id)
+            if follow_up.kind in SIDE_KINDS:  # needs only who the run acts as: no read (_run_for_side_call)
+                self._claimed_runs[follow_up.id] = run
             self._queue.put(follow_up)
         if plan.notice is not None or plan.web_inputs:  # notifications to send: due now
             self.wake()

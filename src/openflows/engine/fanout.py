@@ -264,19 +264,24 @@ def store_gathered(conn: sa.Connection, run: store.RunForStep, fan: Fanout, *, n
     return True
 
 
+#: built once: every iteration's end runs it
+_PARENT_DUE_NOW = (
+    sa.update(work_items)
+    .where(
+        work_items.c.run_id == sa.bindparam("b_parent"),
+        work_items.c.kind == kinds.CHILDREN,
+        work_items.c.lease_owner.is_(None),
+    )
+    .values(due_at=sa.bindparam("b_now"))
+)
+
+
 def notify_parent(conn: sa.Connection, run: store.RunForStep, *, now: dt.datetime) -> None:
     """A child ended: make sure its parent has a `children` item due now (in the child's transaction)."""
     if run.parent_run_id is None:
         return
-    pending = conn.execute(  # one statement: the pending item, if any, made due now
-        sa.update(work_items)
-        .where(
-            work_items.c.run_id == run.parent_run_id,
-            work_items.c.kind == kinds.CHILDREN,
-            work_items.c.lease_owner.is_(None),
-        )
-        .values(due_at=now)
-    )
+    # one statement: the pending item, if any, made due now
+    pending = conn.execute(_PARENT_DUE_NOW, {"b_parent": run.parent_run_id, "b_now": now})
     if pending.rowcount:
         return
     payload = {"state": run.parent_state, "visit": run.parent_visit}

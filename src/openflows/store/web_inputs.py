@@ -239,14 +239,22 @@ def close_web_input(conn: sa.Connection, web_input_id: uuid.UUID, *, now: dt.dat
     return result.rowcount == 1
 
 
+#: built once: every run's end (every iteration of a Map included) runs it
+_CLOSE_RUN_WEB_INPUTS = (
+    sa.update(web_inputs)
+    .where(web_inputs.c.run_id == sa.bindparam("b_run"), web_inputs.c.status == "open")
+    .values(
+        status="closed",
+        closed_at=sa.bindparam("b_now"),
+        edited_at=sa.bindparam("b_now"),
+        close_reason=RUN_ENDED,
+    )
+)
+
+
 def close_run_web_inputs(conn: sa.Connection, run_id: uuid.UUID, *, now: dt.datetime) -> int:
     """Close every open web input of a run that has ended (or was canceled); returns how many."""
-    result = conn.execute(
-        sa.update(web_inputs)
-        .where(web_inputs.c.run_id == run_id, web_inputs.c.status == "open")
-        .values(status="closed", closed_at=now, edited_at=now, close_reason=RUN_ENDED)
-    )
-    return int(result.rowcount)
+    return int(conn.execute(_CLOSE_RUN_WEB_INPUTS, {"b_run": run_id, "b_now": now}).rowcount)
 
 
 def reopen_run_web_inputs(
