@@ -230,34 +230,91 @@ def _quote(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
 
+#: deepest Map/Parallel nesting drawn as clusters (deeper sub-machines are drawn as their state only)
+MAX_DOT_NESTING = 10  # levels
+
+
+def sub_machines(state: Any) -> list[tuple[str, dict[str, Any]]]:
+    """The sub-machines of a Map (`ItemProcessor`, or the older `Iterator`) or Parallel (`Branches`) state,
+    each with its label: `("each item", machine)` or `("branch 0", machine)` ... (numbered from 0, as
+    the terminal tree and the iterations API number them); [] for other states."""
+    if not isinstance(state, dict):
+        return []
+    if state.get("Type") == "Map":
+        machine = state.get("ItemProcessor") or state.get("Iterator")
+        return [("each item", machine)] if isinstance(machine, dict) else []
+    if state.get("Type") == "Parallel" and isinstance(state.get("Branches"), list):
+        return [
+            (f"branch {number}", machine)
+            for number, machine in enumerate(state["Branches"])
+            if isinstance(machine, dict)
+        ]
+    return []
+
+
 def to_dot(
     definition: dict[str, Any], *, marks: dict[str, str] | None = None, title: str | None = None
 ) -> str:
     """The flow as a Graphviz DOT digraph: a box per state (name and type; the start state bold), an edge
-    per transition (choices blue, catches red and dashed, labelled), states filled by `marks` if given."""
-    states = definition.get("States") if isinstance(definition.get("States"), dict) else {}
-    edges = graph_edges(definition)
-    back = back_edges(definition, edges)
+    per transition (choices blue, catches red and dashed, labelled), states filled by `marks` if given.
+    The sub-machines of Map and Parallel states are drawn nested, each in a cluster under its state (an
+    edge from the state to the sub-machine's first state, labelled "each item" or "branch N"); their
+    states are named by path (`Fan/Shape`, `Both[1]/Left`) and not filled by `marks`, which name the top
+    level's states."""
     lines = [
         f"digraph {_quote(title or 'Flow')} {{",
         '  graph [rankdir=TB, nodesep=0.5, ranksep=0.6, fontname="Helvetica"];',
         '  node [shape=box, style="rounded,filled", fillcolor="#ffffff", fontname="Helvetica", fontsize=12];',
         '  edge [fontname="Helvetica", fontsize=10, color="#57606a"];',
     ]
+    _dot_machine(lines, definition, prefix="", marks=marks, indent="  ", depth=0)
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def _dot_machine(
+    lines: list[str],
+    machine: dict[str, Any],
+    *,
+    prefix: str,
+    marks: dict[str, str] | None,
+    indent: str,
+    depth: int,
+) -> None:
+    """Append one (sub-)machine's nodes, clusters and edges; node ids are `prefix` + state name."""
+    states = machine.get("States") if isinstance(machine.get("States"), dict) else {}
+    edges = graph_edges(machine)
+    back = back_edges(machine, edges)
     for name, state in states.items():
+        node = prefix + name
         kind = str(state.get("Type") or "?") if isinstance(state, dict) else "?"
         attrs = ["label=" + _quote(name + "\n" + kind)]
-        if name == definition.get("StartAt"):
+        if name == machine.get("StartAt"):
             attrs.append("penwidth=2.5")
-        if marks is not None:
+        if marks is not None and not prefix:
             attrs.append(DOT_MARKS[marks.get(name, "not reached")])
-        lines.append(f"  {_quote(name)} [{', '.join(attrs)}];")
+        lines.append(f"{indent}{_quote(node)} [{', '.join(attrs)}];")
+        subs = sub_machines(state) if depth < MAX_DOT_NESTING else []
+        for number, (label, sub) in enumerate(subs):
+            inner = f"{node}/" if len(subs) == 1 and kind == "Map" else f"{node}[{number}]/"
+            lines.append(f"{indent}subgraph {_quote('cluster_' + inner)} {{")
+            caption = f"{name} ({kind})" if kind == "Map" else f"{name}: {label}"
+            lines.append(
+                f'{indent}  graph [label={_quote(caption)}, style="rounded,dashed", color="#8c959f", '
+                "fontsize=11, labeljust=l];"
+            )
+            _dot_machine(lines, sub, prefix=inner, marks=marks, indent=indent + "  ", depth=depth + 1)
+            lines.append(f"{indent}}}")
+            start = sub.get("StartAt")
+            if isinstance(start, str) and start in (sub.get("States") or {}):
+                lines.append(
+                    f"{indent}{_quote(node)} -> {_quote(inner + start)} "
+                    f'[style=dotted, color="#8c959f", label={_quote(" " + label)}];'
+                )
     for index, (source, target, label, kind) in enumerate(edges):
         attrs = [a for a in (DOT_EDGES[kind], "label=" + _quote(" " + label) if label else "") if a]
         if index in back:  # written target -> source, drawn back: Graphviz sees no cycle, as ELK does
             attrs.append("dir=back")
             source, target = target, source
         suffix = f" [{', '.join(attrs)}]" if attrs else ""
-        lines.append(f"  {_quote(source)} -> {_quote(target)}{suffix};")
-    lines.append("}")
-    return "\n".join(lines) + "\n"
+        lines.append(f"{indent}{_quote(prefix + source)} -> {_quote(prefix + target)}{suffix};")
