@@ -22,8 +22,10 @@ and carry the `_tokens` of the state's role, as before.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..auth.delegation import ConsentRequired
@@ -39,7 +41,7 @@ from ..language.model import (
     Event,
     isoformat,
 )
-from ..providers.base import Caller
+from ..providers.base import Caller, Provider, ProviderError
 from ..store import errors as store_errors
 from ..store import kinds
 from ..store import work as store
@@ -48,7 +50,7 @@ from .definitions import DefinitionUnavailable
 from .delegation import NO_DELEGATION
 from .fanout import delegating_run
 from .registered_apis import CallRequest, RegisteredApiCaller
-from .steps import Transition, action_request_fields, commit_plan, log_row
+from .steps import Transition, action_payload, action_request_fields, commit_plan, log_row
 
 if TYPE_CHECKING:
     from ..shared.clock import Clock
@@ -75,6 +77,39 @@ RETRY_MAX_SECONDS = 300.0  # seconds
 def backoff(attempts: int) -> float:
     """Seconds before the next try of an item that failed `attempts` times: 1, 2, 4 ... capped."""
     return min(2.0 ** max(attempts - 1, 0), RETRY_MAX_SECONDS)
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class InlineRelease:
+    """The release of an action of a built-in provider in the commit of the step that saw it end
+    (`Executor._inline_release`): `provider` keeps its actions in the executor's database and `caller` is who
+    the step's call acted as there."""
+
+    provider: Provider
+    caller: Caller
+    ref: ActionRef
+
+    def without_item(self, items: Sequence[store.NewWorkItem]) -> tuple[store.NewWorkItem, ...]:
+        """A plan's next items without the ACTION_RELEASE item of this action."""
+        payload = action_payload(self.ref)
+        return tuple(i for i in items if not (i.kind == kinds.ACTION_RELEASE and i.payload == payload))
+
+    def apply(self, conn: Any, run_id: Any, *, now: dt.datetime) -> None:
+        """Release the action in `conn`; if the provider refuses (`ProviderError`: it raises before writing
+        anything), enqueue the ACTION_RELEASE item instead, so the release is tried later as usual."""
+        try:
+            self.provider.release_in(conn, self.ref.action_id, self.caller, now)
+        except ProviderError as exc:
+            log.info(
+                "action %s: released later (%s)",
+                self.ref.action_id,
+                exc,
+                extra={"action": "release_action", "run_id": str(run_id), "action_id": self.ref.action_id},
+            )
+            item = store.NewWorkItem(
+                run_id=run_id, kind=kinds.ACTION_RELEASE, due_at=now, payload=action_payload(self.ref)
+            )
+            store.enqueue_work_item(conn, item, now=now)
 
 
 class ActionItems:
@@ -208,7 +243,9 @@ class ActionItems:
                 result.error or {"code": "ActionUnableToRun", "description": "unknown error"}
             )
         decision = self._step(run, event)
-        plan = self._commit(item, run, decision, next_change_at=result.next_change_at)
+        plan = self._commit(
+            item, run, decision, next_change_at=result.next_change_at, credentials=credentials
+        )
         if plan is None and result.ok:
             self._cancel_orphan(run, start, result)
 
@@ -410,7 +447,14 @@ class ActionItems:
             self._nudge(due)
             return
         decision = self._step(run, ActionStatus(status))
-        self._commit(item, run, decision, poll_interval=interval, next_change_at=result.next_change_at)
+        self._commit(
+            item,
+            run,
+            decision,
+            poll_interval=interval,
+            next_change_at=result.next_change_at,
+            credentials=credentials,
+        )
 
     def _status_from(self, result: CallResult, ref: ActionRef) -> dict[str, Any] | None:
         """The status to deliver for a poll: the provider's, a FAILED one when it refused (e.g. 404), the last
@@ -457,7 +501,7 @@ class ActionItems:
             self._retry_later(item, result, "resume_action_retry")
             return
         decision = self._step(run, ActionStatus(status))
-        self._commit(item, run, decision, next_change_at=result.next_change_at)
+        self._commit(item, run, decision, next_change_at=result.next_change_at, credentials=credentials)
 
     # -- ACTION_CANCEL / ACTION_RELEASE ----------------------------------------------------------------------
 

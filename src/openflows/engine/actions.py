@@ -215,6 +215,20 @@ class ActionClient:
             return self._builtin(provider, caller, token, lambda who: provider.release(action_id, who))
         return self._call("POST", action_url, f"{action_id}/release", token=token)
 
+    def builtin_caller(
+        self, action_url: str, *, caller: Caller | None, token: str | None
+    ) -> tuple[Provider, Caller] | None:
+        """The built-in provider of `action_url` and who a call with these credentials acts as there (the
+        token's identity, checked as `release` would), for a release in the engine's own transaction
+        (`Provider.release_in`); None for another provider or when the token is refused."""
+        provider = self.registry.resolve(action_url)
+        if provider is None:
+            return None
+        try:
+            return provider, self._caller(provider, caller, token)
+        except Exception:  # refused, or the token store is unavailable: the release item will try later
+            return None
+
     def resume(
         self, action_url: str, action_id: str, *, caller: Caller | None, token: str | None
     ) -> CallResult:

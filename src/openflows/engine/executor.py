@@ -38,6 +38,7 @@ from typing import Any
 
 from ..language.iterations import StartIterations, sub_definition
 from ..language.model import (
+    ActionRef,
     Cursor,
     Decision,
     Enter,
@@ -59,7 +60,7 @@ from ..store import errors as store_errors
 from ..store import kinds
 from ..store import work as store
 from ..store.db import Database
-from .action_items import ActionItems, backoff
+from .action_items import ActionItems, Credentials, InlineRelease, backoff
 from .actions import ActionClient
 from .definitions import DefinitionCache, DefinitionUnavailable
 from .delegation import Delegations
@@ -556,9 +557,11 @@ class Executor(ActionItems, HumanItems, TimerItems, IterationItems, RunEndings, 
         *,
         poll_interval: float | None = None,
         next_change_at: dt.datetime | None = None,
+        credentials: Credentials | None = None,
     ) -> Transition | None:
         """Plan and commit; None when the commit lost its lease or the run changed (the decision is
-        discarded)."""
+        discarded). `credentials`: who the step's call to the provider acted as; when the decision releases
+        an action of a built-in provider, the release is then made in the commit (`_inline_release`)."""
         now = self.clock.now()
         pending = None
         if isinstance(decision.outcome, StartIterations):  # iterations that need no I/O end in this step
@@ -575,14 +578,20 @@ class Executor(ActionItems, HumanItems, TimerItems, IterationItems, RunEndings, 
             plan = dataclasses.replace(
                 plan, iterations=pending.outcome, inline=pending.finished, contexts=pending.contexts
             )
+        if plan.iterations is not None:  # the first iterations start at their first step (fanout.py)
+            plan = dataclasses.replace(plan, starter=self._start_queued)
         if plan.completion_time is not None and self._holds_delegation(run):
             plan = dataclasses.replace(plan, next_items=(*plan.next_items, self._revoke_item(run, now)))
+        release = self._inline_release(decision.release_action, credentials)
+        if release is not None:  # the plan's ACTION_RELEASE item is enqueued only if the inline release fails
+            plan = dataclasses.replace(plan, next_items=release.without_item(plan.next_items))
         # with its threads running, the executor goes on with the run's next step if it is due now (an action
         # to start): leased in the commit's transaction and queued here, with no claim in between
         continue_lease = self.lease_seconds if self._threads and not self._stop.is_set() else None
-        try:
-            follow_up = self.db.transact(
-                commit_plan,
+
+        def commit(conn: Any) -> store.WorkItem | None:
+            follow_up = commit_plan(
+                conn,
                 run,
                 plan,
                 now=now,
@@ -590,6 +599,12 @@ class Executor(ActionItems, HumanItems, TimerItems, IterationItems, RunEndings, 
                 lease_owner=self.owner,
                 continue_lease=continue_lease,
             )
+            if release is not None:
+                release.apply(conn, run.id, now=now)
+            return follow_up
+
+        try:
+            follow_up = self.db.transact(commit)
         except store_errors.ConcurrentUpdate as exc:
             log.info("step discarded: %s", exc, extra=self._extra("discard_step", item))
             # the item is ours still (the run changed under us): give it back so it is re-read at once
@@ -647,6 +662,27 @@ class Executor(ActionItems, HumanItems, TimerItems, IterationItems, RunEndings, 
         elif plan.next_items and self.on_commit is not None:
             self.on_commit()
         return plan
+
+    def _commit_first_step(
+        self, conn: Any, run: store.RunForStep, decision: Decision, *, now: dt.datetime
+    ) -> None:
+        """Commit an iteration's first step in the transaction that starts it (`IterationItems.
+        _start_queued`): the run leaves QUEUED with the step's state and next item, and starts now."""
+        plan = plan_transition(run, decision, now=now, poll=self.poll)
+        commit_plan(conn, run, plan, now=now, item_id=None, lease_owner=None, started_at=now)
+        self.metrics.transitions.inc(decision.transitions)
+
+    def _inline_release(self, ref: ActionRef | None, credentials: Credentials | None) -> InlineRelease | None:
+        """How to release `ref` (an action the step saw end) in the step's commit: when its provider is a
+        built-in one keeping its actions in this executor's database and `credentials` (who the step's call
+        acted as) are accepted there. None: the plan's ACTION_RELEASE item releases it later, as for any
+        provider. Saves a work item and two transactions per action (a Map of 1,000 hello_world items)."""
+        if ref is None or credentials is None:
+            return None
+        target = self.actions.builtin_caller(ref.action_url, caller=credentials[0], token=credentials[1])
+        if target is None or getattr(target[0], "db", None) is not self.db:
+            return None
+        return InlineRelease(provider=target[0], caller=target[1], ref=ref)
 
     def _notify(self) -> None:
         self.wake()

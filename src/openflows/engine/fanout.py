@@ -3,7 +3,9 @@
 - A parent step whose decision is `StartIterations` creates the children in its own transaction
   (`create_iterations`, called by `steps.commit_plan`): the first `MaxConcurrency` (`concurrency_limit`:
   0, or more than the server allows, is the setting OPENFLOWS_MAP_MAX_CONCURRENCY) start at once, the
-  others are QUEUED. The parent keeps its cursor at the state and has no main work item: it waits for its
+  others are QUEUED. An iteration starts at its first step (`IterationItems._start_queued`): that step is
+  taken in the transaction that starts it, so an item beginning with an Action has its action-start item
+  at once. The parent keeps its cursor at the state and has no main work item: it waits for its
   children.
 - A child's transition that ends it enqueues a `children` item for its parent (`notify_parent`, in the
   child's transaction; at most one pending per parent), so the parent learns of every end, crash or not.
@@ -25,7 +27,7 @@ import datetime as dt
 import logging
 import random
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -94,6 +96,10 @@ def iteration_contexts(run: store.RunForStep, outcome: StartIterations, cursor: 
         contexts.append({**base, "run_id": str(child_id), "iteration": extra})
     return contexts
 
+
+#: `starter(conn, key, limit=..., now=...)`: start up to `limit` QUEUED iterations of `key` (the executor's
+#: `IterationItems._start_queued`); returns how many started
+Starter = Callable[..., int]
 
 #: most Map or Parallel states one step runs to their end with all their iterations (a loop around a pure Map
 #: yields back to the engine after this many, like a long chain of states: `Limits.max_chain`)
@@ -212,31 +218,39 @@ def create_iterations(
     finished: dict[int, dict[str, Any]] | None = None,
     contexts: Sequence[dict[str, Any]] | None = None,
     gathered: bool = False,
+    starter: Starter | None = None,
 ) -> None:
     """Insert the children of `outcome` (in the parent's step transaction); `finished`: the iterations that
     ran to their end in the creating step (`IterationItems._run_inline`), already ended; `contexts`: their
-    `$._context`s when already computed; `gathered`: the step gathered them all (no `children` item). The
-    executor has resolved `outcome.max_concurrency` against the server's limit (`concurrency_limit`)."""
+    `$._context`s when already computed; `gathered`: the step gathered them all (no `children` item);
+    `starter`: how the executor starts queued iterations at their first step (`IterationItems.
+    _start_queued`), else the first ones start with a STEP item each. The executor has resolved
+    `outcome.max_concurrency` against the server's limit (`concurrency_limit`)."""
     key = iterations_key(run.id, cursor)
-    if contexts is None:
-        contexts = iteration_contexts(run, outcome, cursor)
     limit = outcome.max_concurrency or MAX_CONCURRENCY
-    parent = {
-        "flow_id": run.flow_id,
-        "flow_version": run.flow_version,
-        "run_owner": run.run_owner,
-        "created_by": run.run_owner,
-    }
-    children.create_children(
-        conn,
-        parent=parent,
-        key=key,
-        inputs=outcome.inputs,
-        contexts=contexts,
-        start=limit,
-        now=now,
-        finished=finished,
-    )
+    # created already (the replay of a step that stored its inline iterations first: `store_gathered`):
+    # nothing to insert, and none to start beyond those the first try started
+    if not children.count_children(conn, key):
+        if contexts is None:
+            contexts = iteration_contexts(run, outcome, cursor)
+        parent = {
+            "flow_id": run.flow_id,
+            "flow_version": run.flow_version,
+            "run_owner": run.run_owner,
+            "created_by": run.run_owner,
+        }
+        children.create_children(
+            conn,
+            parent=parent,
+            key=key,
+            inputs=outcome.inputs,
+            contexts=contexts,
+            start=0 if starter is not None else limit,
+            now=now,
+            finished=finished,
+        )
+        if starter is not None:
+            starter(conn, key, limit=limit, now=now)
     if finished and not gathered:  # the parent has news at once
         payload = {"state": key.state, "visit": key.visit}
         item = store.NewWorkItem(run_id=run.id, kind=kinds.CHILDREN, due_at=now, payload=payload)
@@ -307,7 +321,39 @@ class IterationItems:
         def _step(self, run: store.RunForStep, event: Any, *, run_state: Any = None) -> Any: ...
         def _context(self, run: store.RunForStep) -> RunContext: ...
         def _commit(self, item: store.WorkItem, run: store.RunForStep, decision: Any) -> Any: ...
+        def _commit_first_step(
+            self, conn: sa.Connection, run: store.RunForStep, decision: Decision, *, now: dt.datetime
+        ) -> None: ...
         def wake(self) -> None: ...
+
+    def _start_queued(
+        self, conn: sa.Connection, key: children.IterationsKey, *, limit: int, now: dt.datetime
+    ) -> int:
+        """Start up to `limit` QUEUED iterations of `key` (lowest index first) in the caller's transaction,
+        each AT ITS FIRST STEP: the step is taken here (it is pure) and committed with the start, so an
+        iteration whose sub-machine begins with an Action has its ACTION_START item at once, without a
+        STEP item, a claim and a commit of its own (a third of a hello_world item's transactions). A
+        redriven iteration (it enters the state it failed at), one whose first step starts iterations of
+        its own (a Map in the item) or one whose first step cannot be taken here starts with a STEP item,
+        as before. Returns how many started."""
+        chosen = children.queued_iterations(conn, key, limit=limit)
+        fresh = [run_id for run_id, _, cursor in chosen if (cursor or {}).get("state") is None]
+        loaded = store.load_runs_for_step(conn, fresh) if fresh else {}
+        for run_id, _, cursor in chosen:
+            redriven = (cursor or {}).get("state") is not None
+            child = None if redriven else loaded.get(run_id)
+            decision = None
+            if child is not None:
+                try:
+                    decision = self._step(child, Start(), run_state=child.input)
+                except Exception:  # its own STEP item takes it again, and fails the iteration if it must
+                    log.debug("iteration %s: first step left to its STEP item", run_id, exc_info=True)
+            if decision is None or isinstance(decision.outcome, StartIterations):
+                children.activate_queued(conn, run_id, now=now, redriven=redriven)
+                continue
+            assert child is not None
+            self._commit_first_step(conn, child, decision, now=now)
+        return len(chosen)
 
     def _fan_out(
         self, run: store.RunForStep, decision: Decision, *, now: dt.datetime
@@ -417,7 +463,7 @@ class IterationItems:
             now = self.clock.now()
 
             def start_more(conn: sa.Connection) -> None:
-                children.start_queued(conn, key, limit=limit - running, now=now)
+                self._start_queued(conn, key, limit=limit - running, now=now)
                 store.complete_work_item(conn, item_id=item.id, owner=self.owner)
 
             self.db.transact(start_more)

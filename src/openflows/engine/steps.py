@@ -124,6 +124,8 @@ class Transition:
     inline: dict[int, dict[str, Any]] | None = None
     #: the `$._context`s of the children of `iterations`, when already computed
     contexts: Any = None
+    #: how the executor starts the children of `iterations` at their first step (`fanout.Starter`)
+    starter: Any = None
 
 
 def log_row(entry: LogEntry) -> LogRow:
@@ -318,8 +320,10 @@ def commit_plan(
     item_id: int | None,
     lease_owner: str | None,
     continue_lease: float | None = None,
+    started_at: dt.datetime | None = None,
 ) -> WorkItem | None:
-    """Write `plan` for `run` in the caller's write transaction.
+    """Write `plan` for `run` in the caller's write transaction (`started_at`: the run's start time to set,
+    for a queued iteration started at its first step).
 
     With `continue_lease` (seconds), an item of the run that is due now is leased to `lease_owner` in the
     same transaction and returned, so that the executor goes on without a claim transaction: the run's next
@@ -341,8 +345,9 @@ def commit_plan(
         completion_time=plan.completion_time,
         log_entries=plan.log,
         next_items=plan.next_items,
-        delete_pending=MAIN_KINDS,
+        delete_pending=() if started_at is not None else MAIN_KINDS,  # a queued iteration has no items
         announce=not continuing,
+        start_time=started_at,
     )
     commit_side_effects(
         conn,
@@ -354,7 +359,14 @@ def commit_plan(
     )
     if plan.iterations is not None:
         fanout.create_iterations(
-            conn, run, plan.iterations, plan.cursor, now=now, finished=plan.inline, contexts=plan.contexts
+            conn,
+            run,
+            plan.iterations,
+            plan.cursor,
+            now=now,
+            finished=plan.inline,
+            contexts=plan.contexts,
+            starter=plan.starter,
         )
     if plan.completion_time is not None:
         fanout.notify_parent(conn, run, now=now)

@@ -149,6 +149,15 @@ class Provider(abc.ABC):
     def release(self, action_id: str, caller: Caller) -> dict[str, Any]:
         """Forget a finished action (`POST /{id}/release`); return its final status."""
 
+    def release_in(
+        self, conn: Any, action_id: str, caller: Caller, now: dt.datetime
+    ) -> dict[str, Any] | None:
+        """Release a finished action in the caller's write transaction `conn` on `self.db` (the engine does,
+        in the commit of the step that saw the action end: no release item, no transaction of its own); None
+        when this provider cannot (its actions are not rows of that database): the engine then releases it
+        later with `release`. Raises `ProviderError` as `release` does (the engine then falls back too)."""
+        return None
+
     @abc.abstractmethod
     def resume(self, action_id: str, caller: Caller) -> dict[str, Any]:
         """Resume an INACTIVE action (`POST /{id}/resume`); return its status."""

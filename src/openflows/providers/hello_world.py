@@ -186,6 +186,11 @@ class HelloWorldProvider(Provider):
     def release(self, action_id: str, caller: Caller) -> dict[str, Any]:
         return self.db.transact(self._release, action_id, caller, self.clock.now())
 
+    def release_in(
+        self, conn: sa.Connection, action_id: str, caller: Caller, now: dt.datetime
+    ) -> dict[str, Any] | None:
+        return self._release(conn, action_id, caller, now)
+
     def _release(
         self, conn: sa.Connection, action_id: str, caller: Caller, now: dt.datetime
     ) -> dict[str, Any]:

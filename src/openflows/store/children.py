@@ -198,7 +198,19 @@ def count_children(conn: sa.Connection, key: IterationsKey) -> dict[str, int]:
 
 
 def start_queued(conn: sa.Connection, key: IterationsKey, *, limit: int, now: dt.datetime) -> list[int]:
-    """Start up to `limit` QUEUED iterations, lowest index first; returns their indexes."""
+    """Start up to `limit` QUEUED iterations, lowest index first, each with a STEP item; returns their
+    indexes. (The executor starts most at their first step instead: `queued_iterations`, engine/fanout.py.)"""
+    chosen = queued_iterations(conn, key, limit=limit)
+    for run_id, _, cursor in chosen:
+        activate_queued(conn, run_id, now=now, redriven=(cursor or {}).get("state") is not None)
+    return [index for _, index, _ in chosen]
+
+
+def queued_iterations(
+    conn: sa.Connection, key: IterationsKey, *, limit: int
+) -> list[tuple[uuid.UUID, int, dict[str, Any] | None]]:
+    """Up to `limit` QUEUED iterations of `key`, lowest index first: (run id, index, cursor). A cursor at a
+    state is a redriven iteration's (it enters that state again when it starts)."""
     if limit <= 0:
         return []
     stmt = (
@@ -207,18 +219,19 @@ def start_queued(conn: sa.Connection, key: IterationsKey, *, limit: int, now: dt
         .order_by(runs.c.iteration)
         .limit(limit)
     )
-    chosen = list(conn.execute(stmt))
-    for run_id, _, cursor in chosen:
-        redriven = (cursor or {}).get("state") is not None
-        # an iteration starts now, unless it is a redriven one, which keeps the time it first started
-        started = {} if redriven else {"start_time": now}
-        conn.execute(
-            sa.update(runs)
-            .where(runs.c.id == run_id, runs.c.status == QUEUED)
-            .values(status="ACTIVE", updated_at=now, version=runs.c.version + 1, **started)
-        )
-        _enqueue_start(conn, run_id, now, redriven=redriven)
-    return [index for _, index, _ in chosen]
+    return [(run_id, index, cursor) for run_id, index, cursor in conn.execute(stmt)]
+
+
+def activate_queued(conn: sa.Connection, run_id: uuid.UUID, *, now: dt.datetime, redriven: bool) -> None:
+    """Make a QUEUED iteration ACTIVE with a STEP item ("start", or "redrive" for a redriven one, which keeps
+    the time it first started)."""
+    started = {} if redriven else {"start_time": now}
+    conn.execute(
+        sa.update(runs)
+        .where(runs.c.id == run_id, runs.c.status == QUEUED)
+        .values(status="ACTIVE", updated_at=now, version=runs.c.version + 1, **started)
+    )
+    _enqueue_start(conn, run_id, now, redriven=redriven)
 
 
 def iteration_ends(conn: sa.Connection, key: IterationsKey) -> list[IterationEnd]:

@@ -570,6 +570,7 @@ def commit_transition(
     next_items: Sequence[NewWorkItem] = (),
     delete_pending: Sequence[str] = (),
     announce: bool = True,
+    start_time: dt.datetime | None = None,
 ) -> int:
     """Commit one step of `run` (the run as it was read) in the caller's write transaction; return the new
     version.
@@ -601,6 +602,8 @@ def commit_transition(
         values["cursor"] = cursor
     if completion_time is not None:
         values["completion_time"] = completion_time
+    if start_time is not None:
+        values["start_time"] = start_time
     params = {f"b_{name}": value for name, value in values.items()}
     params.update(b_id=run.id, b_seen=run.version)
     if conn.execute(_update_run(tuple(values)), params).rowcount != 1:
