@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from openflows.api.errors import Unprocessable
-from openflows.api.iterations import MAX_WITHIN, Level, parse_within
+from openflows.api.iterations import MAX_WITHIN, WITHIN_PATTERN, Level, parse_within
 from openflows.auth import scopes
 from openflows.engine.executor import Executor
 from openflows.providers.base import ProviderRegistry
@@ -269,6 +269,8 @@ def test_within_errors(alice: User, executor: Executor) -> None:
         # an item that does not exist, at the first level and further down
         missing = _error(alice.get(path, params=_within("Outer[7]", **params)), 404)
         assert missing["code"] == "NOT_FOUND" and "no item 7" in missing["detail"], missing
+        huge = _error(alice.get(path, params=_within("Outer[9999999999]", **params)), 404)
+        assert "no item 9999999999" in huge["detail"], huge  # no database integer holds it: no such item
         deeper = _error(alice.get(path, params=_within("Outer[0]", "Pair[5]", **params)), 404)
         assert "no item 5" in deeper["detail"] and "Outer[0]" in deeper["detail"], deeper
 
@@ -292,7 +294,8 @@ def test_within_errors(alice: User, executor: Executor) -> None:
             "Outer[x]",
             "[3]",
             "",
-            "Outer[2147483648]",
+            "Outer[12345678901]",
+            "x" * 1010 + "[0]",  # longer than a state name and an index
             "Outer[3] ",
         ):
             error = _error(alice.get(path, params=_within("Outer[0]", value, **params)), 422)
@@ -365,8 +368,11 @@ def test_parse_within() -> None:
     assert parse_within(["Outer[3]", "In ner[0]"]) == (Level("Outer", 3), Level("In ner", 0))
     # a state's name may hold brackets: the index is the last bracketed number
     assert parse_within(["A[1][2]", "x]y[07]"]) == (Level("A[1]", 2), Level("x]y", 7))
+    assert parse_within(["[[0]", "a\nb[3]"]) == (Level("[", 0), Level("a\nb", 3))
     assert str(Level("A[1]", 2)) == "A[1][2]"
-    for bad in (["A"], ["A[1]x"], ["A[1.5]"], ["A[2147483648]"], ["[0]"]):
+    assert parse_within(["A[9999999999]"]) == (Level("A", 9999999999),)  # no such item: a 404 later
+    assert parse_within(["A" * 1000 + "[9999999999]"])[0].index == 9999999999  # the longest value
+    for bad in (["A"], ["A[1]x"], ["A[1.5]"], ["A[12345678901]"], ["[0]"], ["A" * 1001 + "[9999999999]"]):
         with pytest.raises(Unprocessable):
             parse_within(bad)
     with pytest.raises(Unprocessable):
@@ -385,5 +391,6 @@ def test_the_parameter_is_documented(client: Any) -> None:
         assert parameter["in"] == "query" and not parameter.get("required")
         schema = parameter["schema"]
         assert schema["type"] == "array" and schema["maxItems"] == MAX_WITHIN, schema
-        assert schema["items"]["pattern"] == "\\[[0-9]{1,10}\\]$", schema
+        assert schema["items"]["pattern"] == WITHIN_PATTERN, schema
+        assert (schema["items"]["minLength"], schema["items"]["maxLength"]) == (4, 1012), schema
         assert "STATE[INDEX]" in parameter["description"]

@@ -68,9 +68,13 @@ MAX_STATE_CHARS = 1000
 MAX_WITHIN = 10
 #: the largest index a database integer holds
 MAX_INDEX = 2**31 - 1
-#: one step of a `within` path (the state's name may hold anything, `[` and `]` included: the index is the
-#: last bracketed number)
-_WITHIN_STEP = re.compile(r"(.+)\[([0-9]{1,10})\]", re.DOTALL)
+#: longest `within` value: a state's name, `[`, an index of at most 10 digits, `]`
+MAX_WITHIN_CHARS = MAX_STATE_CHARS + 12
+#: one step of a `within` path, as /openapi.json states it (searched, not matched whole: the state's name, any
+#: characters, `[` and `]` included, comes before the last bracketed number, the index); the server checks the
+#: very same pattern, so what the document allows is what the server accepts
+WITHIN_PATTERN = "[\\s\\S]\\[([0-9]{1,10})\\]$"
+_WITHIN_STEP = re.compile(WITHIN_PATTERN)
 
 _ERRORS = error_responses(*COMMON_ERRORS)
 _STATE: dict[str, Any] = {
@@ -90,8 +94,8 @@ _WITHIN: dict[str, Any] = {
         "items": {
             "type": "string",
             "minLength": 4,
-            "maxLength": MAX_STATE_CHARS + 12,
-            "pattern": "\\[[0-9]{1,10}\\]$",
+            "maxLength": MAX_WITHIN_CHARS,
+            "pattern": WITHIN_PATTERN,
         },
     },
 }
@@ -137,14 +141,14 @@ def parse_within(values: list[str]) -> tuple[Level, ...]:
         )
     levels = []
     for position, value in enumerate(values):
-        match = _WITHIN_STEP.fullmatch(value)
-        if match is None or len(match.group(1)) > MAX_STATE_CHARS or int(match.group(2)) > MAX_INDEX:
+        match = _WITHIN_STEP.search(value) if 4 <= len(value) <= MAX_WITHIN_CHARS else None
+        if match is None:
             raise _within_problem(
                 position,
                 f"{value[:100]!r} is not STATE[INDEX]: a Map or Parallel state's name and the index of one "
-                f"of its items (0 to {MAX_INDEX}), e.g. Outer[3]",
+                "of its items, e.g. Outer[3]",
             )
-        levels.append(Level(match.group(1), int(match.group(2))))
+        levels.append(Level(value[: match.start() + 1], int(match.group(1))))
     return tuple(levels)
 
 
@@ -169,7 +173,8 @@ class Target:
     def where(self) -> str:
         if not self.within:
             return f"run {self.run['id']}"
-        return f"item {' > '.join(_path_text(self.within))} of run {self.run['id']}"
+        steps = " > ".join(f"{level.state[:100]}[{level.index}]" for level in self.within)
+        return f"item {steps} of run {self.run['id']}"
 
 
 def _sub_machine(state: dict[str, Any], index: int) -> Any:
@@ -204,7 +209,7 @@ def _target(
         summary = reads.latest_iterations(conn, run_id=current, state=level.state)
         child = (
             None
-            if summary is None
+            if summary is None or level.index > MAX_INDEX  # no database integer holds it: no such item
             else reads.iteration_id(
                 conn, key=IterationsKey(current, level.state, summary.visit), index=level.index
             )
@@ -229,7 +234,7 @@ def _check_marker_path(query: dict[str, Any], within: tuple[Level, ...]) -> None
         shown = ", ".join(str(step)[:100] for step in issued[:3]) if isinstance(issued, list) else "?"
         shown += ", …" if isinstance(issued, list) and len(issued) > 3 else ""
         raise BadRequest(
-            "This pagination marker was issued for another `within` path "
+            "Invalid pagination marker: it was issued for another `within` path "
             f"({shown or 'none'}; this request has {', '.join(_path_text(within)) or 'none'}): send the same "
             "`within` values as the request that returned it"
         )
