@@ -25,6 +25,8 @@ what the server holds or on relations between values, never on the shape of one 
   legacy POST /jobs/ (whose `callback_url` must name a flow of this server or a Transfer action provider, and
   whose times and interval are read against the clock and the administrator's minimum interval): schedules
   are checked against now and the server's settings, and a transfer timer's body against the collections;
+- a 422 at a step of a run's iterations' `within` path (`["query", "within", i]`) naming a state that is not
+  a Map or Parallel state of the sub-machine that step is in: the run's definition decides, not the document;
 - a refusal by the storable-text rule (no NUL character and no unpaired surrogate in any string or key, at any
   depth of a body, in the path or the query; issue 12 §3): a 422 whose problems all have the type
   `unstorable_character`, or the action providers' 400 `BadActionRequest` naming that rule. JSON Schema has
@@ -99,6 +101,11 @@ def _rejected_for_what_no_schema_states(response: t.Any, case: t.Any) -> bool:
     if len(locations) != len(problems):
         return False
     if all(problem.get("type") == "unstorable_character" for problem in problems):
+        return True
+    if all(
+        loc[:2] == ["query", "within"] and "is not a Map or Parallel state" in str(p.get("msg"))
+        for loc, p in zip(locations, problems, strict=True)
+    ):
         return True
     if operation in DEFINITION_OPERATIONS and all(
         loc[0] in ("definition", "input_schema") for loc in locations

@@ -119,3 +119,133 @@ def test_no_iterations_section_for_a_run_without_map(page: Any, live_server: Liv
     page.locator("h1 .badge", has_text="SUCCEEDED").wait_for(timeout=30_000)
     page.locator("#run-log li").first.wait_for()
     assert page.locator("#iterations").is_hidden()
+
+
+#: a Map whose items map their `xs` (Inner: a 2 fails, tolerated) and then run a Parallel (Pair) whose first
+#: branch maps `xs` again (Deep): nested states to drill into, two levels down
+NESTED: dict[str, Any] = {
+    "StartAt": "Outer",
+    "States": {
+        "Outer": {
+            "Type": "Map",
+            "ItemsPath": "$.groups",
+            "ItemProcessor": {
+                "StartAt": "Inner",
+                "States": {
+                    "Inner": {
+                        "Type": "Map",
+                        "ItemsPath": "$.xs",
+                        "ToleratedFailureCount": 5,
+                        "ItemSelector": {"v.$": "$._context.map_item.value"},
+                        "ItemProcessor": {
+                            "StartAt": "Check",
+                            "States": {
+                                "Check": {
+                                    "Type": "Choice",
+                                    "Choices": [{"Variable": "$.v", "NumericEquals": 2, "Next": "Boom"}],
+                                    "Default": "Ok",
+                                },
+                                "Boom": {"Type": "Fail", "Error": "Bad", "Cause": "two is bad"},
+                                "Ok": {"Type": "Pass", "Parameters": {"doubled.$": "$.v"}, "End": True},
+                            },
+                        },
+                        "ResultPath": "$.inner",
+                        "Next": "Pair",
+                    },
+                    "Pair": {
+                        "Type": "Parallel",
+                        "Branches": [
+                            {
+                                "StartAt": "Deep",
+                                "States": {
+                                    "Deep": {
+                                        "Type": "Map",
+                                        "ItemsPath": "$.xs",
+                                        "ItemProcessor": {
+                                            "StartAt": "Leaf",
+                                            "States": {"Leaf": {"Type": "Pass", "End": True}},
+                                        },
+                                        "End": True,
+                                    }
+                                },
+                            },
+                            {"StartAt": "R", "States": {"R": {"Type": "Pass", "End": True}}},
+                        ],
+                        "ResultPath": "$.pair",
+                        "End": True,
+                    },
+                },
+            },
+            "End": True,
+        }
+    },
+}
+
+
+def test_drilling_into_nested_items(page: Any, live_server: LiveServer, screenshots: Path) -> None:
+    """An item whose sub-machine ran a Map or a Parallel shows their counts and opens them (the API's
+    `within`), two levels down, with a breadcrumb back up; filters and items work at each level."""
+    run_id = _run(live_server, NESTED, {"groups": [{"xs": [1, 2, 3]}, {"xs": [4, 2, 2, 5]}]})
+    sign_in(page, live_server.alice)
+    page.goto(f"/ui#/runs/{run_id}")
+    page.locator("h1 .badge", has_text="SUCCEEDED").wait_for(timeout=30_000)
+    panel = page.locator("#iterations")
+    outer = panel.locator('.iter-state[data-state="Outer"]')
+    outer.locator(".iter-counts", has_text="2 succeeded, 0 failed, 0 active of 2").wait_for(timeout=15_000)
+    assert panel.locator(".iter-crumbs").count() == 0
+
+    # item 1 of Outer: what ran inside it, then into it
+    outer.locator('button.iter-item[data-index="1"]').click()
+    detail = outer.locator('.iter-item-detail[data-index="1"]')
+    nested = detail.locator(".iter-nested")
+    nested.wait_for()
+    assert nested.locator('li[data-state="Inner"]').inner_text() == (
+        "Inner (Map): 2 succeeded, 2 failed, 0 active of 4"
+    )
+    assert "Pair (Parallel): 2 succeeded" in nested.locator('li[data-state="Pair"]').inner_text()
+    nested.locator("button.iter-drill").click()
+
+    inner = panel.locator('.iter-state[data-state="Inner"]')
+    inner.locator(".iter-counts", has_text="2 succeeded, 2 failed, 0 active of 4").wait_for()
+    assert panel.get_attribute("data-path") == "Outer[1]"
+    assert panel.locator('.iter-state[data-state="Outer"]').count() == 0
+    crumbs = panel.locator(".iter-crumbs")
+    assert " ".join(crumbs.inner_text().split()) == "Run › Outer[1]"
+    assert inner.locator('button.iter-item[data-status="FAILED"]').count() == 2
+    inner.locator('button.iter-item[data-index="3"]').click()
+    item = inner.locator('.iter-item-detail[data-index="3"]')
+    item.wait_for()
+    assert '"v": 5' in item.locator("pre.json").first.inner_text()  # item 3 of Outer[1], not of Outer[0]
+    assert '"doubled": 5' in item.locator("pre.json").last.inner_text()
+    assert item.locator(".iter-nested").count() == 0  # nothing nested inside a Check item
+    inner.locator("select.iter-filter").select_option("FAILED")
+    inner.locator('button.iter-item[data-status="SUCCEEDED"]').first.wait_for(state="detached")
+    indexes = inner.locator("button.iter-item").evaluate_all("(nodes) => nodes.map((n) => n.dataset.index)")
+    assert indexes == ["1", "2"]
+
+    pair = panel.locator('.iter-state[data-state="Pair"]')
+    assert pair.locator("h3").inner_text() == "Pair (Parallel)"
+    pair.locator('button.iter-item[data-index="0"]').click()
+    branch = pair.locator('.iter-item-detail[data-index="0"]')
+    branch.locator('.iter-nested li[data-state="Deep"]', has_text="4 succeeded").wait_for()
+    page.screenshot(path=screenshots / "run-iterations-nested.png", full_page=True)
+    branch.locator("button.iter-drill").click()
+
+    # two levels down: the Map in the Parallel's first branch, then back up by the breadcrumb
+    deep = panel.locator('.iter-state[data-state="Deep"]')
+    deep.locator(".iter-counts", has_text="4 succeeded, 0 failed, 0 active of 4").wait_for()
+    assert panel.get_attribute("data-path") == "Outer[1] > Pair[0]"
+    assert " ".join(crumbs.inner_text().split()) == "Run › Outer[1] › Pair[0]"
+    deep.locator('button.iter-item[data-index="2"]').click()
+    deep.locator('.iter-item-detail[data-index="2"]', has_text="SUCCEEDED").wait_for()
+
+    crumbs.get_by_role("button", name="Outer[1]").click()
+    inner.wait_for()
+    assert panel.get_attribute("data-path") == "Outer[1]"
+    # the filter chosen at that level is kept
+    assert inner.locator("select.iter-filter").input_value() == "FAILED"
+    crumbs.get_by_role("button", name="Run").click()
+    outer.wait_for()
+    assert panel.get_attribute("data-path") == ""
+    assert panel.locator(".iter-crumbs").count() == 0
+    assert outer.locator("button.iter-item").count() == 2

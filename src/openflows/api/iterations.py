@@ -11,12 +11,22 @@ endless list:
 
 The state name is a query parameter (a state's name may hold any character, `/` included). Scope
 `run_status`, roles as for the run log (the run's owner, managers and monitors); private data is redacted.
+
+Nested iterations: every route takes `within=STATE[INDEX]`, repeated (at most `MAX_WITHIN` times), a path
+from the run down to one iteration: `?within=Outer[3]&within=Inner[0]` is item 0 of the state `Inner` inside
+item 3 of the run's state `Outer`; the routes then read that iteration's own Map and Parallel states as they
+read the run's. The path is resolved from the run the caller may read (a child run's id is never accepted):
+each step must name a Map or Parallel state of the sub-machine it is in (else 422, `loc` `["query", "within",
+i]`), and an iteration of that state's latest visit (else 404). A marker holds its `within` path and serves no
+other.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import sqlalchemy as sa
@@ -36,7 +46,7 @@ from ..store.work import get_flow_version_definition
 from . import query as q
 from .deps import PrincipalDep, ServiceDep, require_scope
 from .documents import log_entry_document
-from .errors import BadRequest, NotFound
+from .errors import BadRequest, NotFound, Unprocessable, problem
 from .pagination import MARKER_CONSTRAINTS, MARKER_DOC, decode_marker, encode_marker
 from .routing import DocumentRoute
 from .runs import load_run
@@ -54,11 +64,40 @@ SUMMARY_CAUSE_CHARS = 200
 #: longest state name accepted (ASL allows 80 characters; room for older definitions)
 MAX_STATE_CHARS = 1000
 
+#: deepest `within` path: an iteration inside an iteration... at most this many levels down
+MAX_WITHIN = 10
+#: the largest index a database integer holds
+MAX_INDEX = 2**31 - 1
+#: longest `within` value: a state's name, `[`, an index of at most 10 digits, `]`
+MAX_WITHIN_CHARS = MAX_STATE_CHARS + 12
+#: one step of a `within` path, as /openapi.json states it (searched, not matched whole: the state's name, any
+#: characters, `[` and `]` included, comes before the last bracketed number, the index); the server checks the
+#: very same pattern, so what the document allows is what the server accepts
+WITHIN_PATTERN = "[\\s\\S]\\[([0-9]{1,10})\\]$"
+_WITHIN_STEP = re.compile(WITHIN_PATTERN)
+
 _ERRORS = error_responses(*COMMON_ERRORS)
 _STATE: dict[str, Any] = {
     "description": "The Map or Parallel state's name",
     "min_length": 1,
     "max_length": MAX_STATE_CHARS,
+}
+_WITHIN: dict[str, Any] = {
+    "description": (
+        "A path to a nested iteration, one `STATE[INDEX]` per level, repeated (at most "
+        f"{MAX_WITHIN}): `within=Outer[3]&within=Inner[0]` reads the iterations inside item 0 of state Inner "
+        "inside item 3 of the run's state Outer. Each STATE is a Map or Parallel state of the sub-machine "
+        "it is in (else 422); a missing item is a 404"
+    ),
+    "json_schema_extra": {
+        "maxItems": MAX_WITHIN,
+        "items": {
+            "type": "string",
+            "minLength": 4,
+            "maxLength": MAX_WITHIN_CHARS,
+            "pattern": WITHIN_PATTERN,
+        },
+    },
 }
 _STATUSES: dict[str, Any] = {
     "description": "Item statuses (any case), repeated or comma-joined",
@@ -78,6 +117,129 @@ def _reader(principal: PrincipalDep) -> Principal:
 ReaderDep = Annotated[Principal, Depends(_reader)]
 
 
+@dataclass(frozen=True, slots=True)
+class Level:
+    """One step of a `within` path: iteration `index` of the Map or Parallel state `state`."""
+
+    state: str
+    index: int
+
+    def __str__(self) -> str:
+        return f"{self.state}[{self.index}]"
+
+
+def _within_problem(index: int | None, msg: str) -> Unprocessable:
+    loc: list[str | int] = ["query", "within"] if index is None else ["query", "within", index]
+    return Unprocessable([problem(loc, msg)], where="query")
+
+
+def parse_within(values: list[str]) -> tuple[Level, ...]:
+    """The `within` path of a request (422 for too many levels or a value that is not `STATE[INDEX]`)."""
+    if len(values) > MAX_WITHIN:
+        raise _within_problem(
+            None, f"A `within` path has at most {MAX_WITHIN} levels; this one has {len(values)}"
+        )
+    levels = []
+    for position, value in enumerate(values):
+        match = _WITHIN_STEP.search(value) if 4 <= len(value) <= MAX_WITHIN_CHARS else None
+        if match is None:
+            raise _within_problem(
+                position,
+                f"{value[:100]!r} is not STATE[INDEX]: a Map or Parallel state's name and the index of one "
+                "of its items, e.g. Outer[3]",
+            )
+        levels.append(Level(value[: match.start() + 1], int(match.group(1))))
+    return tuple(levels)
+
+
+WithinDep = Annotated[list[str], Query(default_factory=list, **_WITHIN)]
+
+
+def _path_text(within: tuple[Level, ...]) -> list[str]:
+    return [str(level) for level in within]
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """What a request reads: the run the caller asked for, and the run (that one, or the iteration its
+    `within` path leads to) whose Map and Parallel states are read, with the sub-machine that run runs (None:
+    not read yet, see `machine_of`)."""
+
+    run: dict[str, Any]
+    run_id: uuid.UUID
+    within: tuple[Level, ...]
+    machine: Any = None
+
+    def where(self) -> str:
+        if not self.within:
+            return f"run {self.run['id']}"
+        steps = " > ".join(f"{level.state[:100]}[{level.index}]" for level in self.within)
+        return f"item {steps} of run {self.run['id']}"
+
+
+def _sub_machine(state: dict[str, Any], index: int) -> Any:
+    """The sub-machine iteration `index` of a Map or Parallel state (a raw definition) runs, or None."""
+    if state.get("Type") == "Map":
+        return state.get("ItemProcessor") or state.get("Iterator")
+    branches = state.get("Branches")
+    return branches[index] if isinstance(branches, list) and index < len(branches) else None
+
+
+def _states_of(machine: Any) -> dict[str, Any]:
+    states = machine.get("States") if isinstance(machine, dict) else None
+    return states if isinstance(states, dict) else {}
+
+
+def _target(
+    conn: sa.Connection, run_id: uuid.UUID, principal: Principal, within: tuple[Level, ...]
+) -> Target:
+    """The run (404/403 as for its log) and, when `within` is given, the iteration it leads to: each step
+    names a Map or Parallel state of the sub-machine reached so far (422) and an item of that state's latest
+    visit (404)."""
+    run, _ = load_run(conn, run_id, principal, roles.Permission.MONITOR)
+    if not within:
+        return Target(run, run_id, within)
+    machine: Any = get_flow_version_definition(conn, run["flow_id"], run["flow_version"])
+    current = run_id
+    for depth, level in enumerate(within):
+        where = Target(run, current, within[:depth]).where()
+        state = _states_of(machine).get(level.state)
+        if not isinstance(state, dict) or state.get("Type") not in ("Map", "Parallel"):
+            raise _within_problem(depth, f"{level.state[:100]!r} is not a Map or Parallel state of {where}")
+        summary = reads.latest_iterations(conn, run_id=current, state=level.state)
+        child = (
+            None
+            if summary is None or level.index > MAX_INDEX  # no database integer holds it: no such item
+            else reads.iteration_id(
+                conn, key=IterationsKey(current, level.state, summary.visit), index=level.index
+            )
+        )
+        if child is None:
+            raise NotFound(f"State {level.state[:100]!r} of {where} has no item {level.index}")
+        current, machine = child, _sub_machine(state, level.index)
+    return Target(run, current, within, machine)
+
+
+def machine_of(conn: sa.Connection, target: Target) -> Any:
+    """The (raw) sub-machine the target run runs: the run's definition, or the one its `within` reached."""
+    if target.within:
+        return target.machine
+    return get_flow_version_definition(conn, target.run["flow_id"], target.run["flow_version"])
+
+
+def _check_marker_path(query: dict[str, Any], within: tuple[Level, ...]) -> None:
+    """A marker serves only the `within` path it was issued for (400 otherwise)."""
+    issued = query.get("within", [])
+    if issued != _path_text(within):
+        shown = ", ".join(str(step)[:100] for step in issued[:3]) if isinstance(issued, list) else "?"
+        shown += ", …" if isinstance(issued, list) and len(issued) > 3 else ""
+        raise BadRequest(
+            "Invalid pagination marker: it was issued for another `within` path "
+            f"({shown or 'none'}; this request has {', '.join(_path_text(within)) or 'none'}): send the same "
+            "`within` values as the request that returned it"
+        )
+
+
 class _Doc(BaseModel):
     model_config = ConfigDict(extra="allow")
 
@@ -90,9 +252,15 @@ class StateIterationsDoc(_Doc):
     counts: dict[str, int] = Field(description="Number of items by status")
 
 
+_PATH_FIELD = Field(
+    default=None, description="The request's `within` path, `STATE[INDEX]` per level (absent without one)"
+)
+
+
 class IterationSummaries(_Doc):
     run_id: str
     states: list[StateIterationsDoc]
+    within: list[str] | None = _PATH_FIELD
 
 
 class ItemSummary(_Doc):
@@ -109,6 +277,7 @@ class ItemPage(StateIterationsDoc):
     limit: int
     has_next_page: bool
     marker: str | None = Field(default=None, description="absent on the last page")
+    within: list[str] | None = _PATH_FIELD
 
 
 class ItemDocument(ItemSummary):
@@ -118,16 +287,13 @@ class ItemDocument(ItemSummary):
     details: Any
     input: Any
     output: Any = Field(description="The item's result once SUCCEEDED, else its current state")
+    within: list[str] | None = _PATH_FIELD
 
 
-def _state_types(conn: sa.Connection, run: dict[str, Any]) -> dict[str, str]:
-    definition = get_flow_version_definition(conn, run["flow_id"], run["flow_version"])
-    states = definition.get("States") if isinstance(definition, dict) else None
-    if not isinstance(states, dict):
-        return {}
+def _state_types(conn: sa.Connection, target: Target) -> dict[str, str]:
     return {
         name: state["Type"]
-        for name, state in states.items()
+        for name, state in _states_of(machine_of(conn, target)).items()
         if isinstance(state, dict) and isinstance(state.get("Type"), str)
     }
 
@@ -171,13 +337,22 @@ def _item_summary(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def _load(
-    conn: sa.Connection, run_id: uuid.UUID, principal: Principal, state: str
-) -> tuple[dict[str, Any], reads.StateIterations]:
-    run, _ = load_run(conn, run_id, principal, roles.Permission.MONITOR)
-    summary = reads.latest_iterations(conn, run_id=run_id, state=state)
+    conn: sa.Connection, run_id: uuid.UUID, principal: Principal, state: str, within: tuple[Level, ...]
+) -> tuple[Target, reads.StateIterations]:
+    target = _target(conn, run_id, principal, within)
+    summary = reads.latest_iterations(conn, run_id=target.run_id, state=state)
     if summary is None:
-        raise NotFound(f"Run {run_id} has no iterations of a state named {state[:100]!r}")
-    return run, summary
+        where = target.where()
+        raise NotFound(f"{where[0].upper()}{where[1:]} has no iterations of a state named {state[:100]!r}")
+    return target, summary
+
+
+def _with_path(doc: dict[str, Any], within: tuple[Level, ...]) -> dict[str, Any]:
+    """`doc` with the request's `within` path (only when it has one: documents of the run's own states are
+    as they were)."""
+    if within:
+        doc["within"] = _path_text(within)
+    return doc
 
 
 @router.get(
@@ -186,13 +361,18 @@ def _load(
     response_model=None,
     responses={200: {"model": IterationSummaries, "description": "Items by status per state"}, **_ERRORS},
 )
-def get_run_iterations(run_id: uuid.UUID, principal: ReaderDep, service: ServiceDep) -> dict:
-    """OpenFlows extension: for each Map or Parallel state the run entered, its items counted by status."""
+def get_run_iterations(
+    run_id: uuid.UUID, principal: ReaderDep, service: ServiceDep, within: WithinDep
+) -> dict:
+    """OpenFlows extension: for each Map or Parallel state the run entered (or the iteration `within` leads
+    to), its items counted by status."""
+    path = parse_within(within)
     with service.db.read() as conn:
-        run, _ = load_run(conn, run_id, principal, roles.Permission.MONITOR)
-        summaries = reads.summarise_iterations(conn, run_id=run_id)
-        types = _state_types(conn, run) if summaries else {}
-    return {"run_id": str(run_id), "states": [_summary_document(s, types) for s in summaries]}
+        target = _target(conn, run_id, principal, path)
+        summaries = reads.summarise_iterations(conn, run_id=target.run_id)
+        types = _state_types(conn, target) if summaries else {}
+    doc = {"run_id": str(run_id), "states": [_summary_document(s, types) for s in summaries]}
+    return _with_path(doc, path)
 
 
 @router.get(
@@ -207,13 +387,16 @@ def list_run_iterations(
     service: ServiceDep,
     state: Annotated[str, Query(**_STATE)],
     status: Annotated[list[str], Query(default_factory=list, **_STATUSES)],
+    within: WithinDep,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT), q.QUERY_INT] = DEFAULT_LIMIT,
     marker: Annotated[str, Query(description=MARKER_DOC, **MARKER_CONSTRAINTS)] = "",
 ) -> dict:
     """OpenFlows extension: a state's items counted by status, and a page of them in index order."""
+    path = parse_within(within)
     after: int | None = None
     if marker:
         query, after_raw = decode_marker("iterations", marker)
+        _check_marker_path(query, path)
         try:
             if query["run"] != str(run_id) or len(after_raw) != 1 or type(after_raw[0]) is not int:
                 raise ValueError("marker")
@@ -227,20 +410,17 @@ def list_run_iterations(
         statuses = q.parse_statuses(status, name="status", allowed=reads.ITERATION_STATUSES)
         size = limit
     with service.db.read() as conn:
-        run, summary = _load(conn, run_id, principal, state)
-        key = IterationsKey(run_id, state, summary.visit)
+        target, summary = _load(conn, run_id, principal, state, path)
+        key = IterationsKey(target.run_id, state, summary.visit)
         rows, next_index = reads.list_iterations(
             conn, key=key, statuses=statuses, after_index=after, limit=size
         )
-        types = _state_types(conn, run)
-    doc = _summary_document(summary, types)
+        types = _state_types(conn, target)
+    doc = _with_path(_summary_document(summary, types), path)
     next_marker = None
     if next_index is not None:
-        next_marker = encode_marker(
-            "iterations",
-            {"run": str(run_id), "state": state, "statuses": statuses, "limit": size},
-            [next_index],
-        )
+        query = {"run": str(run_id), "state": state, "statuses": statuses, "limit": size}
+        next_marker = encode_marker("iterations", {**query, "within": _path_text(path)}, [next_index])
     doc.update(
         items=[_item_summary(row) for row in rows],
         limit=size,
@@ -252,15 +432,20 @@ def list_run_iterations(
 
 
 _INDEX_DOC = "The item's index (the branch's, for a Parallel state)"
-#: the largest index a database integer holds
-MAX_INDEX = 2**31 - 1
 
 
-def _item(conn: sa.Connection, run_id: uuid.UUID, principal: Principal, state: str, index: int) -> dict:
-    _, summary = _load(conn, run_id, principal, state)
-    row = reads.get_iteration(conn, key=IterationsKey(run_id, state, summary.visit), index=index)
+def _item(
+    conn: sa.Connection,
+    run_id: uuid.UUID,
+    principal: Principal,
+    state: str,
+    index: int,
+    within: tuple[Level, ...],
+) -> dict:
+    target, summary = _load(conn, run_id, principal, state, within)
+    row = reads.get_iteration(conn, key=IterationsKey(target.run_id, state, summary.visit), index=index)
     if row is None:
-        raise NotFound(f"State {state[:100]!r} of run {run_id} has no item {index}")
+        raise NotFound(f"State {state[:100]!r} of {target.where()} has no item {index}")
     return {**row, "visit": summary.visit}
 
 
@@ -276,10 +461,12 @@ def get_run_iteration(
     principal: ReaderDep,
     service: ServiceDep,
     state: Annotated[str, Query(**_STATE)],
+    within: WithinDep,
 ) -> dict:
     """OpenFlows extension: one item of a state's latest visit: its status, input, output and error."""
+    path = parse_within(within)
     with service.db.read() as conn:
-        row = _item(conn, run_id, principal, state, index)
+        row = _item(conn, run_id, principal, state, index, path)
     doc = _item_summary(row)
     _, cause = _error_of(row["details"]) if row["status"] in ("FAILED", "ENDED") else (None, None)
     doc.update(
@@ -290,7 +477,7 @@ def get_run_iteration(
         input=redact(row["input"]),
         output=redact(row["run_state"]),
     )
-    return doc
+    return _with_path(doc, path)
 
 
 @router.get(
@@ -305,14 +492,17 @@ def get_run_iteration_log(
     principal: ReaderDep,
     service: ServiceDep,
     state: Annotated[str, Query(**_STATE)],
+    within: WithinDep,
     limit: Annotated[int, Query(ge=1, le=MAX_LOG_LIMIT), q.QUERY_INT] = DEFAULT_LOG_LIMIT,
     marker: Annotated[str, Query(description=MARKER_DOC, **MARKER_CONSTRAINTS)] = "",
 ) -> dict:
     """OpenFlows extension: a page of one item's run log, oldest first."""
+    path = parse_within(within)
     after: int | None = None
     size = limit
     if marker:
         query, after_raw = decode_marker("iteration-log", marker)
+        _check_marker_path(query, path)
         try:
             if (
                 query["run"] != str(run_id)
@@ -329,7 +519,7 @@ def get_run_iteration_log(
             raise BadRequest("Invalid pagination marker") from None
         after = after_raw[0]
     with service.db.read() as conn:
-        row = _item(conn, run_id, principal, state, index)
+        row = _item(conn, run_id, principal, state, index, path)
         entries, next_seq = _item_log_page(conn, row["id"], after, size, service)
     doc: dict[str, Any] = {
         "entries": [log_entry_document(entry) for entry in entries],
@@ -337,9 +527,8 @@ def get_run_iteration_log(
         "has_next_page": next_seq is not None,
     }
     if next_seq is not None:
-        doc["marker"] = encode_marker(
-            "iteration-log", {"run": str(run_id), "state": state, "index": index, "limit": size}, [next_seq]
-        )
+        query = {"run": str(run_id), "state": state, "index": index, "limit": size}
+        doc["marker"] = encode_marker("iteration-log", {**query, "within": _path_text(path)}, [next_seq])
     return doc
 
 

@@ -239,11 +239,23 @@ def _json(value: Any) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False)
 
 
+WITHIN_HELP = (
+    "A nested iteration to look inside, as STATE[INDEX] (quote it: 'Outer[3]'); repeat it to go deeper "
+    "(--within 'Outer[3]' --within 'Inner[0]': item 0 of Inner inside item 3 of Outer)."
+)
+
+
 @client_command(app, "iterations")
 def iterations_command(
     opts: ClientOptions,
     run_id: RunId,
-    state: Annotated[str, typer.Argument(help="The Map or Parallel state.")],
+    state: Annotated[
+        str | None,
+        typer.Argument(help="The Map or Parallel state; without it, every such state with its counts."),
+    ] = None,
+    within: Annotated[
+        list[str] | None, typer.Option("--within", metavar="STATE[INDEX]", help=WITHIN_HELP)
+    ] = None,
     status: Annotated[
         list[str] | None,
         typer.Option("--status", help="Only items with this status (e.g. failed); repeatable."),
@@ -253,24 +265,43 @@ def iterations_command(
     ] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, help="Show at most this many items.")] = 100,
 ) -> None:
-    """List the items of a run's Map or Parallel state (an OpenFlows extension), or show one.
+    """List the items of a run's Map or Parallel state (an OpenFlows extension), or show one; without STATE,
+    count the items of each such state. --within looks inside an item: at the Map and Parallel states of its
+    own sub-machine.
 
     Example: openflows runs iterations 0b8e3f5c-... Fan --status failed
+
+    Example: openflows runs iterations 0b8e3f5c-... --within 'Fan[3]'
     """
     client = opts.flows_client()
+    path_params: dict[str, Any] = {"within": list(within)} if within else {}
+    if state is None:
+        if item is not None or status:
+            raise typer.BadParameter("--item and --status need a STATE", param_hint="STATE")
+        summary = client.get(f"/runs/{run_id}/iterations", query_params=path_params).data
+        if opts.format == "json":
+            display(summary, format="json")
+            return
+        states = [one for one in summary.get("states") or [] if isinstance(one, dict)]
+        if not states:
+            where = f" inside {' > '.join(within)}" if within else ""
+            typer.echo(f"No Map or Parallel state has items{where}.")
+            return
+        display(summary, format=opts.format, fields=iteration_fields(states))
+        return
     path = f"/runs/{run_id}/iterations/items"
     if item is not None:
-        doc = client.get(f"{path}/{item}", query_params={"state": state}).data
+        doc = client.get(f"{path}/{item}", query_params={"state": state, **path_params}).data
         display(doc, format=opts.format, fields=ITEM_RECORD)
         return
-    params: dict[str, Any] = {"state": state, "limit": min(limit, 100)}
+    params: dict[str, Any] = {"state": state, "limit": min(limit, 100), **path_params}
     if status:
         params["status"] = ",".join(status)
     first = client.get(path, query_params=params).data
     items = list(first.get("items") or [])
     page = first
     while page.get("has_next_page") and len(items) < limit:
-        page = client.get(path, query_params={"state": state, "marker": page["marker"]}).data
+        page = client.get(path, query_params={"state": state, "marker": page["marker"], **path_params}).data
         items.extend(page.get("items") or [])
     more = len(items) > limit or bool(page.get("has_next_page"))
     document = {key: value for key, value in first.items() if key not in ("marker", "has_next_page")}

@@ -3,7 +3,8 @@ and paged per item, for the API, the CLI and the dashboard. Read-only; store/chi
 
 A state's iterations are those of its latest visit and attempt (`parent_visit` `<visit>/<attempt>`, compared
 as numbers): while the state runs, the ones it is running; once the run has moved on, the ones it ran last.
-Only the run's own children are read (a Map nested inside an iteration has the iteration as its parent).
+Only the run's own children are read (a Map nested inside an iteration has the iteration as its parent);
+`iteration_id` gives an iteration's own id, so that the API can read the iterations nested in it (`within`).
 """
 
 from __future__ import annotations
@@ -114,3 +115,9 @@ def get_iteration(conn: sa.Connection, *, key: IterationsKey, index: int) -> dic
     )
     row = conn.execute(stmt).first()
     return dict(row._mapping) if row is not None else None
+
+
+def iteration_id(conn: sa.Connection, *, key: IterationsKey, index: int) -> uuid.UUID | None:
+    """The id of iteration `index` of `key` (the child run a `within` path steps into), or None."""
+    stmt = sa.select(runs.c.id).where(*key.where(), runs.c.iteration == index)
+    return conn.execute(stmt).scalar_one_or_none()

@@ -41,10 +41,13 @@ export async function api(method, path, body) {
   return doc;
 }
 
+// A query string; an array value is one parameter per element (`within=A[1]&within=B[0]`)
 export function query(params) {
   const search = new URLSearchParams();
   for (const [key, value] of Object.entries(params)) {
-    if (value !== undefined && value !== null && value !== "") search.append(key, value);
+    for (const one of Array.isArray(value) ? value : [value]) {
+      if (one !== undefined && one !== null && one !== "") search.append(key, one);
+    }
   }
   const text = search.toString();
   return text ? `?${text}` : "";
