@@ -6,7 +6,8 @@
    second (server-side, the run's start_time to completion_time) and the ratio; a Parallel of 10 branches
    too; the server's resident memory before and at the end of the 10,000-item map.
 2. Action Map: 1,000 items each calling the built-in hello_world (`sleep_time` 0) with MaxConcurrency 100:
-   items per second.
+   items per second, beside what hello_world alone allows; then the same Map with actions of 1 s each
+   (`sleep_time` 1), against the provider-bound ideal (items / MaxConcurrency x 1 s).
 3. Resume: a 2,000-item hello_world Map, the server killed with SIGKILL once about half the items are done,
    then started again: the time from the restart to the run's completion (the killed server's leases must
    expire first: `OPENFLOWS_LEASE_SECONDS` is set to 5 for this part).
@@ -85,7 +86,7 @@ HELLO_MAP = {
         "Fan": {
             "Type": "Map",
             "ItemsPath": "$.items",
-            "MaxConcurrency": 100,
+            "MaxConcurrency": 100,  # HELLO_CONCURRENCY
             "ItemProcessor": {
                 "StartAt": "Hello",
                 "States": {
@@ -104,6 +105,18 @@ HELLO_MAP = {
         }
     },
 }
+
+
+#: MaxConcurrency of the hello_world Maps, and how long each item's action takes in the slow one
+HELLO_CONCURRENCY = 100
+SLOW_SECONDS = 1.0  # seconds
+
+
+def sleeping_map(seconds: float) -> dict[str, t.Any]:
+    """HELLO_MAP whose actions each take `seconds` (hello_world's `sleep_time`)."""
+    definition = json.loads(json.dumps(HELLO_MAP))
+    definition["States"]["Fan"]["ItemProcessor"]["States"]["Hello"]["Parameters"]["sleep_time"] = seconds
+    return definition
 
 
 def items(count: int) -> dict[str, t.Any]:
@@ -263,6 +276,18 @@ def run_benchmark(quick: bool, executable: Path) -> list[tuple[str, str]]:
             (
                 f"hello_world Map, {actions:,} items, MaxConcurrency 100: OpenFlows, items/s",
                 f"{actions / seconds:,.0f}",
+            )
+        )
+        # the same Map with actions that take time, as real ones do: the provider should set the pace
+        slow, _ = openflows_seconds(
+            client, server, token, "slow map", sleeping_map(SLOW_SECONDS), items(actions)
+        )
+        ideal = actions / HELLO_CONCURRENCY * SLOW_SECONDS
+        rows.append(
+            (
+                f"hello_world Map, {actions:,} items of {SLOW_SECONDS:g} s each, MaxConcurrency 100: "
+                "seconds / provider-bound ideal (items / 100 x 1 s)",
+                f"{slow:.1f} s / {ideal:.1f} s ({ideal / slow:.0%} of the provider's pace)",
             )
         )
     finally:
