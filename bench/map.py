@@ -24,7 +24,7 @@ import datetime as dt
 import json
 import os
 import signal
-import sqlite3
+import subprocess
 import sys
 import tempfile
 import threading
@@ -33,6 +33,7 @@ import typing as t
 from pathlib import Path
 
 import moto
+import sqlalchemy
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import service  # noqa: E402
@@ -188,14 +189,74 @@ class PeakMemory:
         self.thread.join()
 
 
-def done_children(database_url: str) -> int:
-    path = database_url.removeprefix("sqlite:///")
-    with sqlite3.connect(path, timeout=30) as conn:
-        return int(
-            conn.execute(
-                "SELECT count(*) FROM runs WHERE parent_run_id IS NOT NULL AND status = 'SUCCEEDED'"
-            ).fetchone()[0]
+def done_children(database_url: str, run_id: str) -> int:
+    """How many iterations of the run `run_id` have succeeded."""
+    engine = sqlalchemy.create_engine(database_url, poolclass=sqlalchemy.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            return int(
+                conn.execute(
+                    sqlalchemy.text(
+                        "SELECT count(*) FROM runs WHERE parent_run_id = :run AND status = 'SUCCEEDED'"
+                    ),
+                    {"run": run_id if database_url.startswith("postgresql") else run_id.replace("-", "")},
+                ).scalar_one()
+            )
+    finally:
+        engine.dispose()
+
+
+class PostgresDatabase:
+    """A fresh database on the PostgreSQL server of `server_url` for one benchmark, dropped afterwards."""
+
+    def __init__(self, server_url: str) -> None:
+        self.admin = sqlalchemy.engine.make_url(server_url)
+        self.name = f"openflows_map_bench_{os.getpid()}"
+        self.url = self.admin.set(database=self.name).render_as_string(hide_password=False)
+
+    def _execute(self, sql: str) -> None:
+        engine = sqlalchemy.create_engine(self.admin, isolation_level="AUTOCOMMIT")
+        try:
+            with engine.connect() as conn:
+                conn.exec_driver_sql(sql)
+        finally:
+            engine.dispose()
+
+    def __enter__(self) -> PostgresDatabase:
+        self._execute(f'DROP DATABASE IF EXISTS "{self.name}"')
+        self._execute(f'CREATE DATABASE "{self.name}"')
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+
+
+def start_server(executable: Path, workdir: Path, database_url: str | None, workers: int) -> service.Server:
+    """`openflows serve` (on `database_url`, else a SQLite file of its own) and `workers` more executor
+    processes (`openflows worker`) on the same database."""
+    server = service.Server(executable, workdir)
+    if database_url is not None:
+        server.database_url = database_url
+        server.env["OPENFLOWS_DATABASE_URL"] = database_url
+    server.start()
+    server.workers = [  # type: ignore[attr-defined]
+        subprocess.Popen(
+            [str(executable), "worker"],
+            env=server.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
         )
+        for _ in range(workers)
+    ]
+    return server
+
+
+def stop_server(server: service.Server) -> None:
+    for worker in getattr(server, "workers", []):
+        worker.terminate()
+        worker.wait(15)
+    server.stop()
 
 
 def provider_items_per_second(count: int, threads: int = 4) -> float:
@@ -235,12 +296,19 @@ def provider_items_per_second(count: int, threads: int = 4) -> float:
         db.dispose()
 
 
-def run_benchmark(quick: bool, executable: Path) -> list[tuple[str, str]]:
+def run_benchmark(
+    quick: bool, executable: Path, database_url: str | None = None, workers: int = 0
+) -> list[tuple[str, str]]:
+    """The three parts, on a SQLite file of the server's own, or on `database_url` (PostgreSQL) with
+    `workers` more executor processes for parts 1 and 2 (part 3 kills the server, so it runs alone)."""
     small, large, actions, resume = (100, 1000, 100, 200) if quick else (1000, 10000, 1000, 2000)
     rows: list[tuple[str, str]] = []
+    backend = "SQLite" if database_url is None else f"PostgreSQL, serve + {workers} workers"
     workdir = Path(tempfile.mkdtemp(prefix="openflows-map-bench-"))
-    server = service.Server(executable, workdir)
-    server.start()
+    server = start_server(executable, workdir, database_url, workers)
+    home = server.env[
+        "OPENFLOWS_HOME"
+    ]  # its key seals the database's secrets: part 3 on the same database needs it
     try:
         token = server.token("bench@example.org")["token"]
         client = service.flows_client(server.base_url, token)
@@ -258,7 +326,10 @@ def run_benchmark(quick: bool, executable: Path) -> list[tuple[str, str]]:
                 )
             )
             rows.append(
-                (f"pure Map, {count:,} items: OpenFlows (durable, SQLite), items/s", f"{count / ours:,.0f}")
+                (
+                    f"pure Map, {count:,} items: OpenFlows (durable, {backend}), items/s",
+                    f"{count / ours:,.0f}",
+                )
             )
             rows.append((f"pure Map, {count:,} items: OpenFlows / moto", f"{theirs / ours:.2f}x"))
             rows.append(
@@ -291,7 +362,7 @@ def run_benchmark(quick: bool, executable: Path) -> list[tuple[str, str]]:
             )
         )
     finally:
-        server.stop()
+        stop_server(server)
     # what bounds the action Map: hello_world's own calls per item, without the engine
     alone = provider_items_per_second(actions)
     per_item, provider_part = seconds / actions, 1 / alone
@@ -312,6 +383,10 @@ def run_benchmark(quick: bool, executable: Path) -> list[tuple[str, str]]:
     # 3. resume after SIGKILL
     workdir = Path(tempfile.mkdtemp(prefix="openflows-map-resume-"))
     server = service.Server(executable, workdir)
+    if database_url is not None:
+        server.database_url = database_url
+        server.env["OPENFLOWS_DATABASE_URL"] = database_url
+        server.env["OPENFLOWS_HOME"] = home
     server.env["OPENFLOWS_LEASE_SECONDS"] = "5"
     server.start()
     try:
@@ -321,13 +396,13 @@ def run_benchmark(quick: bool, executable: Path) -> list[tuple[str, str]]:
         runner = service.specific_client(server.base_url, token, flow_id)
         run_id = runner.run_flow(items(resume))["run_id"]
         deadline = time.monotonic() + TIMEOUT
-        while done_children(server.database_url) < resume // 2:
+        while done_children(server.database_url, run_id) < resume // 2:
             assert time.monotonic() < deadline
             time.sleep(0.01)
         assert server.process is not None
         os.killpg(server.process.pid, signal.SIGKILL)
         server.process.wait(15)
-        killed_at = done_children(server.database_url)
+        killed_at = done_children(server.database_url, run_id)
         restarted = time.monotonic()
         server.start()
         wait_done(client, run_id)
@@ -380,14 +455,35 @@ def main(argv: list[str] | None = None) -> int:
         help="also write the table as the section `map` of this file (e.g. bench/RESULTS.md; its other "
         "sections stay)",
     )
+    parser.add_argument(
+        "--postgres",
+        metavar="URL",
+        default=None,
+        help="run OpenFlows on a fresh database of this PostgreSQL server (e.g. the one of "
+        "OPENFLOWS_TEST_POSTGRES_URL; created and dropped here) instead of SQLite; its section is "
+        "`map-postgres`",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=0, help="with --postgres: more executor processes (`openflows worker`)"
+    )
     args = parser.parse_args(argv)
     executable = args.openflows or Path(os.environ.get("OPENFLOWS_TEST_BIN") or service.default_executable())
     began, load = time.perf_counter(), load_average()
-    rows = run_benchmark(args.quick, executable)
+    if args.postgres:
+        with PostgresDatabase(args.postgres) as database:
+            rows = run_benchmark(args.quick, executable, database.url, args.workers)
+    else:
+        rows = run_benchmark(args.quick, executable)
     table = render(rows, describe_machine(), args.quick, time.perf_counter() - began, (load, load_average()))
+    if args.postgres:
+        table = table.replace(
+            "# OpenFlows Map benchmark (",
+            f"# OpenFlows Map benchmark on PostgreSQL ({args.workers} workers besides serve; ",
+            1,
+        )
     print(table, end="")
     if args.output is not None:
-        write_section(args.output, "map", table)
+        write_section(args.output, "map-postgres" if args.postgres else "map", table)
     return 0
 
 
