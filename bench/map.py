@@ -483,7 +483,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     print(table, end="")
     if args.output is not None:
-        write_section(args.output, "map-postgres" if args.postgres else "map", table)
+        write_section(args.output, "map-postgres" if args.postgres else "map", table, script="map")
     return 0
 
 
