@@ -264,3 +264,31 @@ def test_cancelling_a_waiting_run_cancels_its_items(
     assert get_run(db, run_id)["status"] == "FAILED"
     assert get_run(db, run_id)["details"]["code"] == "FlowCanceled"
     assert child(db, run_id, 0)["status"] == "FAILED"
+
+
+def test_the_item_and_the_runs_above_it_change_in_one_transaction(
+    db: Database, executor: Executor, start_run: Callable, clock: FakeClock, monkeypatch: Any
+) -> None:
+    """A step whose transaction dies while it brings the parent in line leaves no half: the item is not
+    INACTIVE either, and the step taken again makes both INACTIVE."""
+    items = [{"name": "a", "scope": SCOPE}]
+    run_id = start_run(flow("Fan", map_state("Fan", HELLO_ITEM)), {"items": items})
+    real = children.sync_ancestors
+    calls: list[uuid.UUID] = []
+
+    def dies_once(conn: Any, parent_run_id: uuid.UUID, *, now: Any) -> int:
+        calls.append(parent_run_id)
+        if len(calls) == 1:
+            raise RuntimeError("the worker died here")
+        return real(conn, parent_run_id, now=now)
+
+    monkeypatch.setattr(children, "sync_ancestors", dies_once)
+    executor.run_until_idle()
+    assert calls == [run_id]
+    assert child(db, run_id, 0)["status"] == "ACTIVE"  # rolled back with the parent's change
+    assert get_run(db, run_id)["status"] == "ACTIVE"
+    drive(executor, clock)
+    assert len(calls) == 2
+    assert child(db, run_id, 0)["status"] == "INACTIVE"
+    assert get_run(db, run_id)["status"] == "INACTIVE"
+    assert len(activity_notices(db)) == 1
