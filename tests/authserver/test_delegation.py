@@ -340,3 +340,85 @@ def test_admin_tokens_act_as_the_admin(live: LiveServer) -> None:
     live.drive()
     assert live.run_row(run_id)["status"] == "SUCCEEDED"
     assert hello_creator(live, run_id) == [identity_urn(admin_id)]
+
+
+def test_an_item_that_lost_consent_makes_its_run_inactive_until_consent_and_resume(
+    live: LiveServer, provider_ap: Any
+) -> None:
+    """A Map of 3 whose item 1 calls its provider after the user withdrew consent: that item goes INACTIVE,
+    the others finish, and the run is INACTIVE with a GARE the real globus-sdk reads (`to_gare`) naming the
+    item; a resume with new consent finishes it, each item's action called once, results in item order."""
+    registered, ap = provider_ap
+    admin = live.token(live.person("admin"))
+    ext = action("Ext", ap.url, {"mode": "ok", "echo.$": "$.name"})
+    processor = {
+        "StartAt": "Which",
+        "States": {
+            "Which": {
+                "Type": "Choice",
+                "Choices": [{"Variable": "$._context.map_item.index", "NumericEquals": 1, "Next": "Pause"}],
+                "Default": "Ext",
+            },
+            "Pause": {"Type": "Wait", "Seconds": 60, "Next": "Ext"},
+            "Ext": ext,
+        },
+    }
+    fan = {
+        "Type": "Map",
+        "ItemsPath": "$.items",
+        "ItemProcessor": processor,
+        "ResultPath": "$.out",
+        "End": True,
+    }
+    flow_id = make_flow(live, {"StartAt": "Fan", "States": {"Fan": fan}}, admin=admin)
+    alice = live.person("alice")
+
+    def consent() -> tuple[str, str]:
+        tokens = user_tokens(live, alice, ["openid", ALL, flow_scope(flow_id)])  # type: ignore[arg-type]
+        by_server = tokens.by_resource_server
+        return by_server[flow_id]["access_token"], by_server["flows.globus.org"]["access_token"]
+
+    token, _ = consent()
+    run_id = start(live, token, flow_id, {"items": [{"name": "a"}, {"name": "b"}, {"name": "c"}]})
+    live.executor.run_until_idle()
+    root = consent_root(live, alice, flow_scope(flow_id))  # type: ignore[arg-type]
+    live.db.transact(
+        lambda conn: authorization.revoke_consent(
+            conn, identity_id=alice, consent_id=root, now=live.clock.now()
+        )
+    )
+    live.server.authenticator.invalidate()
+    live.clock.advance(61)
+    live.executor.run_until_idle()
+
+    required = f"{flow_scope(flow_id)}[{registered.scope}[{catalog.GROUPS_VIEW}]]"
+    assert live.run_row(run_id)["status"] == "INACTIVE"
+    assert len(ap.stats()["requests"]) == 2  # items 0 and 2 ran before the consent went; item 1 never called
+    fresh, flows_token = consent()
+    document = live.flows(flows_token).get_run(run_id)
+    details = document["details"]
+    assert document["status"] == "INACTIVE"
+    assert details["code"] == "ConsentRequired" and details["state_name"] == "Fan"
+    assert details["iteration"] == {"state": "Fan", "index": 1}
+    assert details["description"].startswith("Item 1 of state Fan is inactive: ")
+    assert details["authorization_parameters"]["required_scopes"] == [required]
+    gare = to_gare(document["details"])
+    assert gare is not None and gare.code == "ConsentRequired"
+    assert gare.authorization_parameters.required_scopes == [required]
+    page = live.flows(flows_token).get(f"/runs/{run_id}/iterations/items", query_params={"state": "Fan"})
+    assert [item["status"] for item in page["items"]] == ["SUCCEEDED", "INACTIVE", "SUCCEEDED"]
+    assert page["items"][1]["reason"] == details["description"].removeprefix(
+        "Item 1 of state Fan is inactive: "
+    )
+    assert "reason" not in page["items"][0]
+
+    with pytest.raises(globus_sdk.FlowsAPIError) as caught:  # the flow token went with the consent
+        live.specific(token, flow_id).resume_run(run_id)
+    assert caught.value.http_status == 401
+    assert live.specific(fresh, flow_id).resume_run(run_id)["status"] == "ACTIVE"
+    live.drive()
+    run = live.run_row(run_id)
+    assert run["status"] == "SUCCEEDED", run["details"]
+    assert [item["Ext"]["details"]["echo"] for item in run["run_state"]["out"]] == ["a", "b", "c"]
+    assert len(ap.stats()["requests"]) == 3  # one action per item
+    assert all(seen["sub"] == str(alice) for [seen] in ap.stats()["introspections_seen"].values())

@@ -205,3 +205,67 @@ def test_consent_round_trip_with_the_stock_cli(server: Server, tmp_path: Path) -
         assert run_status(db, run_id, "SUCCEEDED") == "SUCCEEDED"
     finally:
         db.dispose()
+
+
+#: a Map of three hello_world items; item 1 waits a little first, so that the consent can be withdrawn
+MAP_OF_HELLOS = {
+    "StartAt": "Fan",
+    "States": {
+        "Fan": {
+            "Type": "Map",
+            "ItemsPath": "$.items",
+            "ItemProcessor": {
+                "StartAt": "Which",
+                "States": {
+                    "Which": {
+                        "Type": "Choice",
+                        "Choices": [
+                            {"Variable": "$._context.map_item.index", "NumericEquals": 1, "Next": "Nap"}
+                        ],
+                        "Default": "Hi",
+                    },
+                    "Nap": {"Type": "Wait", "Seconds": 4, "Next": "Hi"},
+                    "Hi": {**HELLO_STATE, "Parameters": {"echo_string.$": "$.name"}},
+                },
+            },
+            "ResultPath": "$.out",
+            "End": True,
+        }
+    },
+}
+
+
+def test_the_cli_resumes_a_run_whose_map_item_lost_consent(server: Server, tmp_path: Path) -> None:
+    """The item of a Map that goes INACTIVE makes the run INACTIVE with the item's GARE: `globus flows run
+    resume` reads it like any run's (asks for the consent it names), and resumes the run, which finishes."""
+    db = Database(server.env["OPENFLOWS_DATABASE_URL"])
+    try:
+        cli = CLI(server, tmp_path, db, "erin")
+        cli.login("login")
+        definition = tmp_path / "map.json"
+        definition.write_text(json.dumps(MAP_OF_HELLOS))
+        flow_id = cli.json("flows", "create", "mapping", str(definition))["id"]
+        scope = flow_scope(flow_id)
+        required = f"{scope}[{HELLO}]"
+        cli.login("login", "--flow", flow_id)
+        cli.login("session", "consent", required)
+        items = json.dumps({"items": [{"name": "a"}, {"name": "b"}, {"name": "c"}]})
+        run_id = cli.json("flows", "start", flow_id, "--input", items)["run_id"]
+        withdraw_consent(db, "erin", scope)
+        inactive = wait_for(cli, run_id, "INACTIVE")
+        details = inactive["details"]
+        assert details["code"] == "ConsentRequired" and details["iteration"] == {"state": "Fan", "index": 1}
+        assert details["authorization_parameters"]["required_scopes"] == [required]
+        refused = cli.run("flows", "run", "resume", run_id, code=4)
+        assert f"globus login --flow {flow_id}" in refused.stderr
+
+        cli.login("session", "consent", required)
+        assert cli.json("flows", "run", "resume", run_id)["status"] == "ACTIVE"
+        done = wait_for(cli, run_id, "SUCCEEDED")
+        assert [item["hi"]["details"]["hello"] for item in done["details"]["output"]["out"]] == [
+            "a",
+            "b",
+            "c",
+        ]
+    finally:
+        db.dispose()

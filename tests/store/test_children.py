@@ -5,6 +5,7 @@ failures named for a redrive, and child runs hidden from run listings."""
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import uuid
 from typing import Any
 
@@ -175,3 +176,114 @@ def test_child_runs_are_not_listed(db: Database, parent: dict[str, Any]) -> None
         stored = conn.execute(sa.select(sa.func.count()).select_from(runs_table)).scalar_one()
     assert [row["id"] for row in page] == [parent["id"]]
     assert stored == 4
+
+
+GARE = {
+    "code": "ConsentRequired",
+    "description": "consent needed",
+    "state_name": "P",
+    "authorization_parameters": {"required_scopes": ["urn:example:scope"]},
+}
+
+
+def _set_status(conn: sa.Connection, run_id: uuid.UUID, status: str, details: Any) -> None:
+    conn.execute(
+        sa.update(runs_table)
+        .where(runs_table.c.id == run_id)
+        .values(status=status, details=details, version=runs_table.c.version + 1)
+    )
+
+
+def _parent_row(db: Database, parent: dict[str, Any]) -> Any:
+    with db.read() as conn:
+        return conn.execute(sa.select(runs_table).where(runs_table.c.id == parent["id"])).one()
+
+
+def test_the_parent_waits_while_an_item_is_inactive_showing_the_lowest(
+    db: Database, parent: dict[str, Any]
+) -> None:
+    key = children.IterationsKey(parent["id"], "Fan", "1/0")
+    _create(db, parent, key, 3, start=3)
+    ids = [children.child_run_id(key, i) for i in range(3)]
+
+    def change(index: int, status: str, details: Any = GARE) -> int:
+        with db.begin() as conn:
+            _set_status(conn, ids[index], status, details)
+            return children.sync_ancestors(conn, parent["id"], now=NOW)
+
+    assert change(2, "INACTIVE") == 1
+    row = _parent_row(db, parent)
+    assert row.status == "INACTIVE" and row.details["iteration"] == {"state": "Fan", "index": 2}
+    assert row.details["description"] == "Item 2 of state Fan is inactive: consent needed"
+    assert row.details["authorization_parameters"] == GARE["authorization_parameters"]
+    assert row.details["state_name"] == "Fan"
+    assert change(1, "INACTIVE") == 1  # a lower index is shown instead
+    assert _parent_row(db, parent).details["iteration"]["index"] == 1
+    version = _parent_row(db, parent).version
+    assert change(2, "INACTIVE", {**GARE, "description": "still"}) == 0  # not the one shown: nothing changes
+    assert _parent_row(db, parent).version == version
+    assert change(1, "SUCCEEDED", {"code": "FlowSucceeded"}) == 1
+    assert _parent_row(db, parent).details["iteration"]["index"] == 2
+    assert change(2, "FAILED", {"code": "FlowCanceled"}) == 1
+    row = _parent_row(db, parent)
+    assert row.status == "ACTIVE" and row.details == children.RESUMED_DETAILS
+    assert change(0, "SUCCEEDED", {"code": "FlowSucceeded"}) == 0  # nothing waited: left alone
+    with db.read() as conn:
+        notices = conn.execute(sa.text("SELECT run_id, payload FROM notifications")).all()
+        logs = conn.execute(sa.text("SELECT code FROM run_logs")).scalars().all()
+    assert len(notices) == 1 and uuid.UUID(str(notices[0].run_id)) == parent["id"]  # entering INACTIVE once
+    assert logs == ["FlowInactive"]
+
+
+def test_a_parent_inactive_for_its_own_reason_or_ended_is_left_alone(
+    db: Database, parent: dict[str, Any]
+) -> None:
+    key = children.IterationsKey(parent["id"], "Fan", "1/0")
+    _create(db, parent, key, 1, start=1)
+    with db.begin() as conn:
+        _set_status(conn, parent["id"], "INACTIVE", GARE)
+        _set_status(conn, children.child_run_id(key, 0), "INACTIVE", GARE)
+        assert children.sync_ancestors(conn, parent["id"], now=NOW) == 0
+        _set_status(conn, children.child_run_id(key, 0), "FAILED", {})
+        assert children.sync_ancestors(conn, parent["id"], now=NOW) == 0
+        _set_status(conn, parent["id"], "FAILED", {"code": "FlowCanceled"})
+        _set_status(conn, children.child_run_id(key, 0), "INACTIVE", GARE)
+        assert children.sync_ancestors(conn, parent["id"], now=NOW) == 0
+    assert _parent_row(db, parent).details == {"code": "FlowCanceled"}
+
+
+def test_two_items_changing_at_once_leave_the_parent_right(db: Database, parent: dict[str, Any]) -> None:
+    """PostgreSQL, READ COMMITTED: item 0 leaves INACTIVE while item 1 enters it, in two transactions that
+    both changed their item before either looks at the parent. The parent's row lock orders them: the second
+    sees the first's change, and neither fails."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite runs one writer at a time")
+    key = children.IterationsKey(parent["id"], "Fan", "1/0")
+    _create(db, parent, key, 2, start=2)
+    ids = [children.child_run_id(key, i) for i in range(2)]
+    with db.begin() as conn:
+        _set_status(conn, ids[0], "INACTIVE", GARE)
+        children.sync_ancestors(conn, parent["id"], now=NOW)
+    barrier = threading.Barrier(2)
+    failures: list[BaseException] = []
+
+    def change(run_id: uuid.UUID, status: str) -> None:
+        try:
+            with db.begin() as conn:
+                _set_status(conn, run_id, status, GARE if status == "INACTIVE" else {"code": "FlowResumed"})
+                barrier.wait(timeout=10)
+                children.sync_ancestors(conn, parent["id"], now=NOW)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            failures.append(exc)
+
+    threads = [
+        threading.Thread(target=change, args=(ids[0], "ACTIVE")),
+        threading.Thread(target=change, args=(ids[1], "INACTIVE")),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert failures == []
+    row = _parent_row(db, parent)
+    assert row.status == "INACTIVE" and row.details["iteration"] == {"state": "Fan", "index": 1}

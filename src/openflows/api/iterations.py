@@ -270,6 +270,7 @@ class ItemSummary(_Doc):
     completion_time: str | None
     error: str | None
     cause: str | None
+    reason: str | None = Field(default=None, description="Why an INACTIVE item waits (absent otherwise)")
 
 
 class ItemPage(StateIterationsDoc):
@@ -326,7 +327,7 @@ def _cause_text(cause: Any) -> str | None:
 def _item_summary(row: dict[str, Any]) -> dict[str, Any]:
     error, cause = _error_of(row["details"]) if row["status"] in ("FAILED", "ENDED") else (None, None)
     queued = row["status"] == "QUEUED"
-    return {
+    doc = {
         "index": row["iteration"],
         "status": row["status"],
         "start_time": None if queued or row["start_time"] is None else isoformat(row["start_time"]),
@@ -334,6 +335,9 @@ def _item_summary(row: dict[str, Any]) -> dict[str, Any]:
         "error": error,
         "cause": _cause_text(cause),
     }
+    if row["status"] == "INACTIVE" and isinstance(row["details"], dict):
+        doc["reason"] = redact(row["details"].get("description"))
+    return doc
 
 
 def _load(

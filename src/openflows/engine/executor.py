@@ -646,6 +646,8 @@ class Executor(ActionItems, HumanItems, TimerItems, IterationItems, RunEndings, 
             self._queue.put(follow_up)
         if plan.notice is not None or plan.web_inputs:  # notifications to send: due now
             self.wake()
+        elif run.parent_run_id is not None and plan.status == "INACTIVE" and run.status != "INACTIVE":
+            self.wake()  # an iteration waits: its top run's notification may be due now (steps.sync_parent)
         if plan.iterations is not None or (
             plan.completion_time is not None and run.parent_run_id is not None
         ):

@@ -24,6 +24,7 @@ from .steps import (
     commit_side_effects,
     log_row,
     status_notice,
+    sync_parent,
 )
 
 # the executor's logger: these lines are the executor's
@@ -107,6 +108,7 @@ class RunEndings:
                 delete_pending=MAIN_KINDS,
             )
             commit_side_effects(conn, run, now=now, notice=notice, ended=True)
+            sync_parent(conn, run, status, now=now)
             notify_parent(conn, run, now=now)
 
         try:

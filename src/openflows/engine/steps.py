@@ -9,8 +9,10 @@ transition deletes any other main item of the run and inserts exactly one next m
 ends or waits for a resume). Side items (ACTION_CANCEL, ACTION_RELEASE) are independent best-effort calls.
 
 What a transition causes besides the run row commits with it: the web inputs its CreateWebInput states opened
-(and a notification for each respondent), the closing of the run's open web inputs when it ends, and the
-activity notification its status change causes under the run's policy (`store.notifications`).
+(and a notification for each respondent), the closing of the run's open web inputs when it ends, the
+activity notification its status change causes under the run's policy (`store.notifications`; a run's
+iterations notify no one), and, for an iteration entering or leaving INACTIVE, the status of the runs above
+it (`store.children.sync_ancestors`: they wait INACTIVE while it does).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from ..language.model import (
     WaitUntil,
     isoformat,
 )
+from ..store import children as store_children
 from ..store import kinds
 from ..store import notifications as store_notifications
 from ..store import web_inputs as store_web_inputs
@@ -143,7 +146,10 @@ def action_payload(ref: ActionRef) -> dict[str, Any]:
 
 
 def status_notice(run: RunForStep, status: str, details: Any, *, now: dt.datetime) -> NewNotification | None:
-    """The activity notification of `run` entering `status` (None if its policy does not ask for one)."""
+    """The activity notification of `run` entering `status` (None if its policy does not ask for one, and
+    for an iteration: the run it belongs to tells its user, `sync_parent`)."""
+    if run.parent_run_id is not None:
+        return None
     return activity_notice(
         run_id=run.id,
         run_owner=run.run_owner,
@@ -280,6 +286,13 @@ def plan_transition(
     )
 
 
+def sync_parent(conn: sa.Connection, run: RunForStep, status: str, *, now: dt.datetime) -> None:
+    """In the transaction that moves the iteration `run` (as read) to `status`: when it enters, leaves or
+    stays INACTIVE, bring the runs above it in line (`store.children.sync_ancestors`)."""
+    if run.parent_run_id is not None and "INACTIVE" in (run.status, status):
+        store_children.sync_ancestors(conn, run.parent_run_id, now=now)
+
+
 def commit_side_effects(
     conn: sa.Connection,
     run: RunForStep,
@@ -357,6 +370,7 @@ def commit_plan(
         notice=plan.notice,
         ended=plan.completion_time is not None,
     )
+    sync_parent(conn, run, plan.status, now=now)
     if plan.iterations is not None:
         fanout.create_iterations(
             conn,

@@ -13,6 +13,12 @@ listings and run counts (`runs.parent_run_id IS NULL`); the API answers 404 for 
 parent reruns only the iterations that did not succeed (engine/redrive.py): `iterations_to_redrive` reads
 them and `redrive_iteration` sets each back to run.
 
+An iteration that goes INACTIVE (its action needs consent, or the run's delegation was lost) makes its parent,
+and every run above it, INACTIVE too while it waits: `sync_ancestors`, called in the transaction of the
+child's status change, gives each of them `details` built from the waiting item's (`waiting_details`: its GARE
+fields as they are, plus which item it is), and the top run alone an activity notification. A resume of the
+top run resumes every INACTIVE iteration below it (`store.runs.resume_run`, `inactive_children`).
+
 The engine (engine/fanout.py) calls these inside its step transactions.
 """
 
@@ -26,8 +32,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from ..language import runlog
 from . import kinds
 from .errors import ConcurrentUpdate
+from .notifications import activity_notice, enqueue_notifications
 from .schema import runs
 from .web_inputs import reopen_run_web_inputs
 from .work import LogRow, NewWorkItem, append_run_logs, enqueue_work_item
@@ -410,3 +418,160 @@ def descendant_ids(conn: sa.Connection, run_ids: Sequence[uuid.UUID]) -> list[uu
         found.extend(below)
         level = below
     return found
+
+
+# --- iterations that wait for their user (INACTIVE) ---------------------------------------------------------
+
+#: the key of `details` that says a run waits for an INACTIVE iteration, and which (`waiting_details`)
+WAITING_KEY = "iteration"
+#: the `details` of a run that no longer waits for an INACTIVE iteration (as after any resume)
+RESUMED_DETAILS = {"code": "FlowResumed", "description": "The Flow run was resumed"}
+
+
+def waits_for_iteration(details: Any) -> bool:
+    """Whether a run's `details` say it is INACTIVE because one of its iterations is (`waiting_details`)."""
+    return isinstance(details, Mapping) and isinstance(details.get(WAITING_KEY), Mapping)
+
+
+def waiting_details(item_details: Any, *, state: str, index: int, context: Any = None) -> dict[str, Any]:
+    """The `details` of a run INACTIVE because iteration `index` of its Map or Parallel state `state` is: the
+    item's own fields as they are (`code`, `required_scope`, `authorization_parameters`, `resolution_url`:
+    the GARE a client acts on, exactly as a top-level INACTIVE run has them), `state_name` the Map or
+    Parallel state, a description naming the item ("Item 1 of state Fan is inactive: <the item's>";
+    "Branch" for a Parallel branch, read from the item's stored `context`), and `iteration`: `{"state",
+    "index"}`, with the item's own `iteration` nested when it waits in turn for one of its iterations."""
+    inner = dict(item_details) if isinstance(item_details, Mapping) else {}
+    where: dict[str, Any] = {"state": state, "index": index}
+    if waits_for_iteration(inner):
+        where[WAITING_KEY] = inner[WAITING_KEY]
+    own = context.get("iteration") if isinstance(context, Mapping) else None
+    noun = "Branch" if isinstance(own, Mapping) and "parallel_branch" in own else "Item"
+    reason = inner.get("description")
+    if not isinstance(reason, str) or not reason:
+        reason = "it needs user intervention"
+    code = inner.get("code") if isinstance(inner.get("code"), str) else "ActionInactive"
+    return {
+        **inner,
+        "code": code,
+        "description": f"{noun} {index} of state {state} is inactive: {reason}",
+        "state_name": state,
+        WAITING_KEY: where,
+    }
+
+
+def inactive_children(conn: sa.Connection, run_id: uuid.UUID) -> list[dict[str, Any]]:
+    """The INACTIVE iterations of `run_id` (any state), in index order, with what a resume of them and
+    `sync_ancestors` read (`id`, `iteration`, `parent_state`, `details`, `context`, `version`, `log_seq`)."""
+    stmt = (
+        sa.select(
+            runs.c.id,
+            runs.c.iteration,
+            runs.c.parent_state,
+            runs.c.details,
+            runs.c.context,
+            runs.c.version,
+            runs.c.log_seq,
+        )
+        .where(runs.c.parent_run_id == run_id, runs.c.status == "INACTIVE")
+        .order_by(runs.c.iteration, runs.c.parent_state)
+    )
+    return [dict(row._mapping) for row in conn.execute(stmt)]
+
+
+def _first_inactive_child(conn: sa.Connection, run_id: uuid.UUID) -> Any:
+    stmt = (
+        sa.select(runs.c.iteration, runs.c.parent_state, runs.c.details, runs.c.context)
+        .where(runs.c.parent_run_id == run_id, runs.c.status == "INACTIVE")
+        .order_by(runs.c.iteration, runs.c.parent_state)
+        .limit(1)
+    )
+    return conn.execute(stmt).first()
+
+
+_ANCESTOR_COLUMNS = (
+    runs.c.id,
+    runs.c.status,
+    runs.c.details,
+    runs.c.version,
+    runs.c.log_seq,
+    runs.c.parent_run_id,
+    runs.c.run_owner,
+    runs.c.activity_notification_policy,
+    runs.c.flow_id,
+    runs.c.label,
+    runs.c.context,
+)
+
+
+def sync_ancestors(conn: sa.Connection, parent_run_id: uuid.UUID, *, now: dt.datetime) -> int:
+    """Bring the status of `parent_run_id` and of every run above it in line with their iterations, in the
+    transaction of a child's change into or out of INACTIVE (so it is as durable as that change).
+
+    A run that waits at a Map or Parallel state (ACTIVE) while one of its iterations is INACTIVE becomes
+    INACTIVE with `waiting_details` of its lowest INACTIVE iteration and a FlowInactive log entry; the top
+    run (no parent) also gets the activity notification its policy asks for (iterations never notify). A run
+    INACTIVE that way whose iterations no longer wait is ACTIVE again (`RESUMED_DETAILS`). Each run's row is
+    locked before its iterations are read (PostgreSQL: two children changing at once see each other's
+    change), and the walk goes up only while a run changed. A run that ended, or that is INACTIVE for a
+    reason of its own, is left alone. Returns how many runs changed."""
+    changed = 0
+    run_id: uuid.UUID | None = parent_run_id
+    while run_id is not None:
+        run = conn.execute(sa.select(*_ANCESTOR_COLUMNS).where(runs.c.id == run_id).with_for_update()).first()
+        if run is None or run.status not in RUNNING:
+            break
+        own = run.details if isinstance(run.details, Mapping) else {}
+        waiting = _first_inactive_child(conn, run_id)
+        entries: list[LogRow] = []
+        if waiting is not None:
+            if run.status == "INACTIVE" and not waits_for_iteration(own):
+                break  # INACTIVE for a reason of its own
+            details = waiting_details(
+                waiting.details, state=waiting.parent_state, index=waiting.iteration, context=waiting.context
+            )
+            if run.status == "INACTIVE" and details == own:
+                break
+            status = "INACTIVE"
+            if run.status != "INACTIVE":
+                entry = runlog.flow_inactive(now.isoformat(), details)
+                entries.append(
+                    LogRow(time=now, code=entry.code, description=entry.description, details=entry.details)
+                )
+        else:
+            if run.status != "INACTIVE" or not waits_for_iteration(own):
+                break
+            status, details = "ACTIVE", dict(RESUMED_DETAILS)
+        result = conn.execute(
+            sa.update(runs)
+            .where(runs.c.id == run_id, runs.c.version == run.version)
+            .values(
+                status=status,
+                details=details,
+                version=run.version + 1,
+                log_seq=run.log_seq + len(entries),
+                updated_at=now,
+            )
+        )
+        if result.rowcount != 1:
+            raise ConcurrentUpdate(f"run {run_id} changed while its iterations were being looked at")
+        append_run_logs(conn, run_id=run_id, first_seq=run.log_seq, entries=entries)
+        changed += 1
+        if run.parent_run_id is None and status != run.status:
+            context = run.context if isinstance(run.context, Mapping) else {}
+            notice = activity_notice(
+                run_id=run_id,
+                run_owner=run.run_owner,
+                policy=run.activity_notification_policy,
+                old_status=run.status,
+                new_status=status,
+                new_version=run.version + 1,
+                details=details,
+                flow_id=run.flow_id,
+                flow_title=str(context.get("flow_title") or ""),
+                run_label=run.label,
+                time=now,
+            )
+            if notice is not None:
+                enqueue_notifications(conn, [notice], now=now)
+        run_id = run.parent_run_id
+    return changed

@@ -20,7 +20,15 @@ from ..language import runlog
 from ..shared import roles
 from ..shared.urns import IDENTITY_URN_PREFIX
 from . import kinds
-from .children import IterationsKey, descendant_ids, enqueue_children_item
+from .children import (
+    RESUMED_DETAILS,
+    IterationsKey,
+    descendant_ids,
+    enqueue_children_item,
+    inactive_children,
+    sync_ancestors,
+    waits_for_iteration,
+)
 from .delegations import has_grants
 from .keyset import SortKey, after, columns, order_by, row_values
 from .notifications import activity_notice, enqueue_notifications
@@ -511,6 +519,9 @@ def cancel_run(conn: sa.Connection, *, run_id: uuid.UUID, now: dt.datetime) -> d
     )
     for (child_id,) in conn.execute(pending_children).all():
         cancel_run(conn, run_id=child_id, now=now)
+    if run["status"] == "INACTIVE" and run.get("parent_run_id") is not None:
+        # an iteration that waited for its user: the runs above it may no longer wait (children.py)
+        sync_ancestors(conn, run["parent_run_id"], now=now)
     conn.execute(
         sa.delete(work_items).where(
             work_items.c.run_id == run_id,
@@ -552,8 +563,10 @@ def cancel_run(conn: sa.Connection, *, run_id: uuid.UUID, now: dt.datetime) -> d
 
 
 def resume_run(conn: sa.Connection, *, run_id: uuid.UUID, now: dt.datetime) -> tuple[dict[str, Any], bool]:
-    """Resume an INACTIVE run: ACTIVE, a FlowResumed log entry and a RESUME work item due now. An ACTIVE run
-    is returned unchanged; an ended run raises InvalidRunState. Returns (run, whether it changed)."""
+    """Resume an INACTIVE run: ACTIVE, a FlowResumed log entry and a RESUME work item due now. A run INACTIVE
+    because iterations of its Map or Parallel state are (children.py) resumes every INACTIVE iteration below
+    it instead, each like a run, and is ACTIVE again waiting for them (`_resume_waiting`). An ACTIVE run is
+    returned unchanged; an ended run raises InvalidRunState. Returns (run, whether it changed)."""
     run = get_run(conn, run_id=run_id)
     if run is None:
         raise LookupError(str(run_id))
@@ -561,12 +574,29 @@ def resume_run(conn: sa.Connection, *, run_id: uuid.UUID, now: dt.datetime) -> t
         return run, False
     if run["status"] != "INACTIVE":
         raise InvalidRunState(run_id, run["status"], ("ACTIVE", "INACTIVE"))
-    entry = runlog.flow_resumed(now.isoformat())
-    _bump(conn, run, {"status": "ACTIVE", **_log(conn, run, entry)}, now=now)
-    enqueue_work_item(conn, NewWorkItem(run_id=run_id, kind=kinds.RESUME, due_at=now, payload=None), now=now)
+    _resume_one(conn, run, now=now)
     updated = get_run(conn, run_id=run_id)
     assert updated is not None
     return updated, True
+
+
+def _resume_one(conn: sa.Connection, run: Mapping[str, Any], *, now: dt.datetime) -> None:
+    """Resume the INACTIVE `run` (as read: `id`, `version`, `log_seq`, `details`). One that waits for INACTIVE
+    iterations resumes them first (the lowest runs first, the order in which a child's transaction locks its
+    parents), then is ACTIVE with FlowResumed details and no work item of its own: it still waits for its
+    iterations (entering its state again would start them anew). Any other gets a RESUME item (its action's
+    `/resume`, or its state entered again)."""
+    entry = runlog.flow_resumed(now.isoformat())
+    if waits_for_iteration(run["details"]):
+        for child in inactive_children(conn, run["id"]):
+            _resume_one(conn, child, now=now)
+        resumed = {"status": "ACTIVE", "details": dict(RESUMED_DETAILS), **_log(conn, run, entry)}
+        _bump(conn, run, resumed, now=now)
+        return
+    _bump(conn, run, {"status": "ACTIVE", **_log(conn, run, entry)}, now=now)
+    enqueue_work_item(
+        conn, NewWorkItem(run_id=run["id"], kind=kinds.RESUME, due_at=now, payload=None), now=now
+    )
 
 
 #: the run-log code of a redrive (engine/redrive.py)

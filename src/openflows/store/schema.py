@@ -384,6 +384,14 @@ runs = sa.Table(
     sa.Column("parent_visit", sa.String(32), nullable=True),
     sa.Column("iteration", sa.Integer(), nullable=True),
     sa.Index(None, "parent_run_id", "parent_state", "parent_visit", "iteration", unique=True),
+    #: the INACTIVE iterations of a run (children.sync_ancestors, a resume): found without reading the others
+    sa.Index(
+        "ix_runs_inactive_children",
+        "parent_run_id",
+        "iteration",
+        postgresql_where=sa.text("status = 'INACTIVE' AND parent_run_id IS NOT NULL"),
+        sqlite_where=sa.text("status = 'INACTIVE' AND parent_run_id IS NOT NULL"),
+    ),
     sa.Index(None, "flow_id", "start_time", "id"),
     sa.Index(None, "start_time", "id"),
     sa.Index(None, "run_owner", "start_time", "id"),
