@@ -7,6 +7,7 @@ deadline."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import time
 from typing import Any
@@ -50,7 +51,10 @@ def run(limits: Any, scope: dict[str, Any], messages: list[dict[str, Any]]) -> t
         await asyncio.wait_for(limits(scope, receive, send), timeout=SLACK)
         return time.monotonic() - started
 
-    return sent, asyncio.run(main())
+    # a loop of its own in a thread of its own: a session's Playwright (tests/ui) keeps an event loop
+    # running in the main thread of the same pytest process
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return sent, pool.submit(asyncio.run, main()).result()
 
 
 def response_of(sent: list[dict[str, Any]]) -> tuple[int, dict[bytes, bytes], bytes]:
