@@ -68,8 +68,12 @@ MAX_STATE_CHARS = 1000
 MAX_WITHIN = 10
 #: the largest index a database integer holds
 MAX_INDEX = 2**31 - 1
+#: longest state name a `within` step names (ASL allows 80): the whole query must fit the HTTP server's
+#: request line (about 64 KiB): 10 steps of 256 characters that each take 12 once percent-encoded (4-byte
+#: UTF-8) are 32 KiB, beside `state` (12 KiB) and a marker (8 KiB)
+MAX_WITHIN_STATE_CHARS = 256
 #: longest `within` value: a state's name, `[`, an index of at most 10 digits, `]`
-MAX_WITHIN_CHARS = MAX_STATE_CHARS + 12
+MAX_WITHIN_CHARS = MAX_WITHIN_STATE_CHARS + 12
 #: one step of a `within` path, as /openapi.json states it (searched, not matched whole: the state's name, any
 #: characters, `[` and `]` included, comes before the last bracketed number, the index); the server checks the
 #: very same pattern, so what the document allows is what the server accepts
