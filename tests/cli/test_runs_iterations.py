@@ -183,3 +183,50 @@ def test_iterations_within_a_map_item(run_line) -> None:  # type: ignore[no-unty
     assert wait_for_status(run_line, run_id, {"SUCCEEDED", "FAILED"})["status"] == "SUCCEEDED"
     many = run_line(f"openflows runs iterations {run_id} Inner --within Outer[1] --limit 105 -F json").json()
     assert [item["index"] for item in many["items"]] == list(range(105))
+
+
+#: item 1's action needs a consent nobody gave: the item waits INACTIVE (and so does the run)
+WAITING_FLOW = {
+    "StartAt": "Fan",
+    "States": {
+        "Fan": {
+            "Type": "Map",
+            "ItemsPath": "$.items",
+            "ItemProcessor": {
+                "StartAt": "Which",
+                "States": {
+                    "Which": {
+                        "Type": "Choice",
+                        "Choices": [{"Variable": "$.scope", "IsPresent": True, "Next": "Ask"}],
+                        "Default": "Done",
+                    },
+                    "Ask": {
+                        "Type": "Action",
+                        "ActionUrl": "https://actions.globus.org/hello_world",
+                        "Parameters": {"required_dependent_scope.$": "$.scope"},
+                        "End": True,
+                    },
+                    "Done": {"Type": "Pass", "End": True},
+                },
+            },
+            "End": True,
+        }
+    },
+}
+
+
+def test_an_inactive_item_shows_why_it_waits(run_line) -> None:  # type: ignore[no-untyped-def]
+    flow_id = create_flow(run_line, WAITING_FLOW)
+    body = json.dumps({"items": [{}, {"scope": "urn:example:scope:needed"}]})
+    run_id = run_line(["openflows", "run", "start", flow_id, "--input", body, "-F", "json"]).json()["run_id"]
+    assert wait_for_status(run_line, run_id, {"INACTIVE"})["status"] == "INACTIVE"
+
+    items = run_line(f"openflows runs iterations {run_id} Fan -F json").json()["items"]
+    assert [(item["index"], item["status"]) for item in items] == [(0, "SUCCEEDED"), (1, "INACTIVE")]
+    reason = items[1]["reason"]
+    assert reason and items[0].get("reason") is None
+    table = run_line(f"openflows runs iterations {run_id} Fan").stdout
+    row = next(line for line in table.splitlines() if line.strip().startswith("1 "))
+    assert "INACTIVE" in row and reason.split()[0] in row  # the Cause column says why it waits
+    one = run_line(f"openflows runs iterations {run_id} Fan --item 1").stdout
+    assert "Waiting" in one and reason.split()[0] in one

@@ -249,3 +249,49 @@ def test_drilling_into_nested_items(page: Any, live_server: LiveServer, screensh
     assert panel.get_attribute("data-path") == ""
     assert panel.locator(".iter-crumbs").count() == 0
     assert outer.locator("button.iter-item").count() == 2
+
+
+#: item 1's action needs a consent nobody gave: it waits INACTIVE, and so does the run
+WAITING = {
+    "StartAt": "Fan",
+    "States": {
+        "Fan": {
+            "Type": "Map",
+            "ItemsPath": "$.items",
+            "ItemProcessor": {
+                "StartAt": "Which",
+                "States": {
+                    "Which": {
+                        "Type": "Choice",
+                        "Choices": [{"Variable": "$.scope", "IsPresent": True, "Next": "Ask"}],
+                        "Default": "Done",
+                    },
+                    "Ask": {
+                        "Type": "Action",
+                        "ActionUrl": "https://actions.globus.org/hello_world",
+                        "Parameters": {"required_dependent_scope.$": "$.scope"},
+                        "End": True,
+                    },
+                    "Done": {"Type": "Pass", "End": True},
+                },
+            },
+            "End": True,
+        }
+    },
+}
+
+
+def test_an_inactive_item_says_why_it_waits(page: Any, live_server: LiveServer) -> None:
+    run_id = _run(live_server, WAITING, {"items": [{}, {"scope": "urn:example:scope:needed"}]})
+    sign_in(page, live_server.alice)
+    page.goto(f"/ui#/runs/{run_id}")
+    page.locator("h1 .badge", has_text="INACTIVE").wait_for(timeout=30_000)
+    fan = page.locator('#iterations .iter-state[data-state="Fan"]')
+    waiting = fan.locator('button.iter-item[data-status="INACTIVE"]')
+    waiting.wait_for(timeout=15_000)
+    assert waiting.get_attribute("data-index") == "1"
+    assert (waiting.get_attribute("title") or "").startswith("INACTIVE: ")
+    waiting.click()
+    reason = fan.locator('.iter-item-detail[data-index="1"] .iter-reason')
+    reason.wait_for()
+    assert reason.inner_text().startswith("Waiting: ") and "Consent" in reason.inner_text()

@@ -8,7 +8,7 @@ import typer
 
 from .describe import failure_of, status_text
 from .options import ClientOptions, client_command
-from .output import Field, display, format_time, format_time_short, hint
+from .output import Field, display, format_time, format_time_short, format_value, hint
 
 app = typer.Typer(name="runs", help="List, show, watch, draw and manage runs.", no_args_is_help=True)
 run_app = typer.Typer(name="run", help="Start a run of a flow.", no_args_is_help=True)
@@ -218,7 +218,14 @@ ITEM_FIELDS = [
     Field("Started", "start_time", format_time_short, min_width=10),
     Field("Completed", "completion_time", format_time_short, min_width=10),
     Field("Error", "error", min_width=5),
-    Field("Cause", "cause", wrap=True, min_width=8),
+    # an INACTIVE item has no error: why it waits instead (its `reason`)
+    Field(
+        "Cause",
+        ".",
+        lambda item: format_value(item.get("cause") or item.get("reason")),
+        wrap=True,
+        min_width=8,
+    ),
 ]
 ITEM_RECORD = [
     Field("Index", "index"),
@@ -228,6 +235,7 @@ ITEM_RECORD = [
     Field("Completed", "completion_time", format_time),
     Field("Error", "error"),
     Field("Cause", "cause", wrap=True),
+    Field("Waiting", "reason", wrap=True),
     Field("Input", "input", lambda v: _json(v)),
     Field("Output", "output", lambda v: _json(v)),
 ]

@@ -79,6 +79,7 @@ export function iterationsPanel(runId, { onUpdate = null } = {}) {
         h("h4", {}, `${state} · item ${index} `, badge(item.status)),
         h("p", { class: "sub" }, `started ${when(item.start_time)} · completed ${when(item.completion_time)}`),
         item.error ? h("p", { class: "iter-error" }, h("strong", { text: item.error }), item.cause ? ` — ${typeof item.cause === "string" ? item.cause : JSON.stringify(item.cause)}` : "") : null,
+        item.reason ? h("p", { class: "iter-reason notice", text: `Waiting: ${item.reason}` }) : null,
         nested,
         h("h5", { text: "Input" }), pretty(item.input),
         h("h5", { text: item.status === "SUCCEEDED" ? "Output" : "State so far" }), pretty(item.output)));
@@ -102,7 +103,7 @@ export function iterationsPanel(runId, { onUpdate = null } = {}) {
     const items = h("ul", { class: "iter-items" }, ...page.items.map((item) =>
       h("li", {}, h("button", { type: "button", class: `iter-item st-${item.status.toLowerCase()}`,
         "data-index": String(item.index), "data-status": item.status,
-        title: item.error ? `${item.error}: ${item.cause || ""}` : item.status,
+        title: item.error ? `${item.error}: ${item.cause || ""}` : item.reason ? `${item.status}: ${item.reason}` : item.status,
         onclick: () => showItem(detail, levels, state.state, item.index), text: String(item.index) }))));
     const more = page.has_next_page ? h("p", { class: "sub", text: `First ${PAGE} shown; filter by status to find the others.` }) : null;
     if (opened.has(key)) await showItem(detail, levels, state.state, opened.get(key));
