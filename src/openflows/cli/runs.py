@@ -212,17 +212,21 @@ def iteration_fields(states: list[dict[str, Any]]) -> list[Field]:
     return fields
 
 
+def _cause_or_reason(item: dict[str, Any]) -> str:
+    """An item's error cause, or for an INACTIVE item (no error) why it waits: its `reason`."""
+    return format_value(item.get("cause") or item.get("reason"))
+
+
 ITEM_FIELDS = [
     Field("Index", "index", min_width=5),
     Field("Status", "status", min_width=9),
     Field("Started", "start_time", format_time_short, min_width=10),
     Field("Completed", "completion_time", format_time_short, min_width=10),
     Field("Error", "error", min_width=5),
-    # an INACTIVE item has no error: why it waits instead (its `reason`)
     Field(
         "Cause",
         ".",
-        lambda item: format_value(item.get("cause") or item.get("reason")),
+        _cause_or_reason,
         wrap=True,
         min_width=8,
     ),
@@ -234,8 +238,7 @@ ITEM_RECORD = [
     Field("Started", "start_time", format_time),
     Field("Completed", "completion_time", format_time),
     Field("Error", "error"),
-    Field("Cause", "cause", wrap=True),
-    Field("Waiting", "reason", wrap=True),
+    Field("Cause", ".", _cause_or_reason, wrap=True),
     Field("Input", "input", lambda v: _json(v)),
     Field("Output", "output", lambda v: _json(v)),
 ]
