@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from iterationkit import NESTED
 from openflows.api.errors import Unprocessable
 from openflows.api.iterations import MAX_WITHIN, WITHIN_PATTERN, Level, parse_within
 from openflows.auth import scopes
@@ -23,66 +24,6 @@ from openflows.store.db import Database
 
 from .conftest import MakeUser, User
 
-#: Outer maps over groups; each group's item maps its `xs` (Inner: a value 2 fails, tolerated), then runs a
-#: Parallel (Pair) whose first branch maps the same `xs` again (Deep): a Map in a Map item, a Parallel in a
-#: Map item, and a Map in a branch of that Parallel
-NESTED: dict[str, Any] = {
-    "StartAt": "Outer",
-    "States": {
-        "Outer": {
-            "Type": "Map",
-            "ItemsPath": "$.groups",
-            "ItemProcessor": {
-                "StartAt": "Inner",
-                "States": {
-                    "Inner": {
-                        "Type": "Map",
-                        "ItemsPath": "$.xs",
-                        "ToleratedFailureCount": 5,
-                        "ItemSelector": {"v.$": "$._context.map_item.value", "_private_note": "hidden"},
-                        "ItemProcessor": {
-                            "StartAt": "Check",
-                            "States": {
-                                "Check": {
-                                    "Type": "Choice",
-                                    "Choices": [{"Variable": "$.v", "NumericEquals": 2, "Next": "Boom"}],
-                                    "Default": "Ok",
-                                },
-                                "Boom": {"Type": "Fail", "Error": "Bad", "Cause": "two is bad"},
-                                "Ok": {"Type": "Pass", "Parameters": {"doubled.$": "$.v"}, "End": True},
-                            },
-                        },
-                        "ResultPath": "$.inner",
-                        "Next": "Pair",
-                    },
-                    "Pair": {
-                        "Type": "Parallel",
-                        "Branches": [
-                            {
-                                "StartAt": "Deep",
-                                "States": {
-                                    "Deep": {
-                                        "Type": "Map",
-                                        "ItemsPath": "$.xs",
-                                        "ItemProcessor": {
-                                            "StartAt": "Leaf",
-                                            "States": {"Leaf": {"Type": "Pass", "End": True}},
-                                        },
-                                        "End": True,
-                                    }
-                                },
-                            },
-                            {"StartAt": "R", "States": {"R": {"Type": "Pass", "Result": "r", "End": True}}},
-                        ],
-                        "ResultPath": "$.pair",
-                        "End": True,
-                    },
-                },
-            },
-            "End": True,
-        }
-    },
-}
 GROUPS = {"groups": [{"xs": [1, 2, 3]}, {"xs": [4, 2]}, {"xs": []}]}
 
 #: a Map whose items wait (their inner Map's items wait an hour): a nested item with stored log rows

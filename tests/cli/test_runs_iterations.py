@@ -7,6 +7,8 @@ import json
 
 from test_runs_commands import create_flow, wait_for_status
 
+from iterationkit import WAITING_ON_CONSENT
+
 #: items 3 and 8 fail (tolerated); then a Parallel of two branches
 MAP_FLOW = {
     "StartAt": "Fan",
@@ -185,38 +187,8 @@ def test_iterations_within_a_map_item(run_line) -> None:  # type: ignore[no-unty
     assert [item["index"] for item in many["items"]] == list(range(105))
 
 
-#: item 1's action needs a consent nobody gave: the item waits INACTIVE (and so does the run)
-WAITING_FLOW = {
-    "StartAt": "Fan",
-    "States": {
-        "Fan": {
-            "Type": "Map",
-            "ItemsPath": "$.items",
-            "ItemProcessor": {
-                "StartAt": "Which",
-                "States": {
-                    "Which": {
-                        "Type": "Choice",
-                        "Choices": [{"Variable": "$.scope", "IsPresent": True, "Next": "Ask"}],
-                        "Default": "Done",
-                    },
-                    "Ask": {
-                        "Type": "Action",
-                        "ActionUrl": "https://actions.globus.org/hello_world",
-                        "Parameters": {"required_dependent_scope.$": "$.scope"},
-                        "End": True,
-                    },
-                    "Done": {"Type": "Pass", "End": True},
-                },
-            },
-            "End": True,
-        }
-    },
-}
-
-
 def test_an_inactive_item_shows_why_it_waits(run_line) -> None:  # type: ignore[no-untyped-def]
-    flow_id = create_flow(run_line, WAITING_FLOW)
+    flow_id = create_flow(run_line, WAITING_ON_CONSENT)
     body = json.dumps({"items": [{}, {"scope": "urn:example:scope:needed"}]})
     run_id = run_line(["openflows", "run", "start", flow_id, "--input", body, "-F", "json"]).json()["run_id"]
     assert wait_for_status(run_line, run_id, {"INACTIVE"})["status"] == "INACTIVE"

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from enginekit import drive, get_logs, get_run, log_codes
 
@@ -13,6 +15,7 @@ from openflows.engine.executor import Executor
 from openflows.shared.clock import FakeClock
 from openflows.store import kinds
 from openflows.store import runs as store_runs
+from openflows.store import work as store_work
 from openflows.store.db import Database
 from openflows.store.schema import provider_actions
 from openflows.store.work import NewWorkItem, enqueue_work_item, list_work_items
@@ -152,6 +155,47 @@ def test_hello_world_immediate(db: Database, executor: Executor, start_run: Call
         action = conn.execute(sa.select(provider_actions)).one()
     assert action.request_id == f"{run_id}/Hello/1/0"
     assert action.released_at is not None  # released after the result was stored
+
+
+def test_a_finished_builtin_action_is_released_in_the_commit_that_saw_it_end(
+    db: Database, executor: Executor, start_run: Callable, monkeypatch: pytest.MonkeyPatch
+):
+    """hello_world keeps its actions in the executor's database: its action is released in the step's commit
+    (no release item); a provider that cannot (`release_in` answers None) or refuses gets the release item."""
+    from openflows.providers.base import ActionConflict
+    from openflows.providers.hello_world import HelloWorldProvider
+
+    processed: list[str] = []
+    real_process = executor.process
+
+    def recording(item: store_work.WorkItem) -> None:
+        processed.append(item.kind)
+        real_process(item)
+
+    monkeypatch.setattr(executor, "process", recording)
+    first = start_run(hello_flow({"echo_string": "one"}), {})
+    drive(executor, executor.clock)  # type: ignore[arg-type]
+    assert get_run(db, first)["status"] == "SUCCEEDED"
+    assert kinds.ACTION_RELEASE not in processed
+
+    for answer in ("none", "refuse"):
+
+        def release_in(
+            self: Any, conn: Any, action_id: str, caller: Any, now: Any, answer: str = answer
+        ) -> Any:
+            if answer == "refuse":
+                raise ActionConflict("not now")
+            return None
+
+        monkeypatch.setattr(HelloWorldProvider, "release_in", release_in)
+        processed.clear()
+        run_id = start_run(hello_flow({"echo_string": answer}), {})
+        drive(executor, executor.clock)  # type: ignore[arg-type]
+        assert get_run(db, run_id)["status"] == "SUCCEEDED"
+        assert processed.count(kinds.ACTION_RELEASE) == 1
+    with db.read() as conn:
+        released = conn.execute(sa.select(provider_actions.c.released_at)).scalars().all()
+    assert len(released) == 3 and all(when is not None for when in released)
 
 
 def test_hello_world_sleep_is_noticed_at_its_due_time(

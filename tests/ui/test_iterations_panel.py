@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+from iterationkit import NESTED, WAITING_ON_CONSENT
+
 from .conftest import LiveServer
 from .test_browser import new_page, sign_in
 
@@ -121,67 +123,6 @@ def test_no_iterations_section_for_a_run_without_map(page: Any, live_server: Liv
     assert page.locator("#iterations").is_hidden()
 
 
-#: a Map whose items map their `xs` (Inner: a 2 fails, tolerated) and then run a Parallel (Pair) whose first
-#: branch maps `xs` again (Deep): nested states to drill into, two levels down
-NESTED: dict[str, Any] = {
-    "StartAt": "Outer",
-    "States": {
-        "Outer": {
-            "Type": "Map",
-            "ItemsPath": "$.groups",
-            "ItemProcessor": {
-                "StartAt": "Inner",
-                "States": {
-                    "Inner": {
-                        "Type": "Map",
-                        "ItemsPath": "$.xs",
-                        "ToleratedFailureCount": 5,
-                        "ItemSelector": {"v.$": "$._context.map_item.value"},
-                        "ItemProcessor": {
-                            "StartAt": "Check",
-                            "States": {
-                                "Check": {
-                                    "Type": "Choice",
-                                    "Choices": [{"Variable": "$.v", "NumericEquals": 2, "Next": "Boom"}],
-                                    "Default": "Ok",
-                                },
-                                "Boom": {"Type": "Fail", "Error": "Bad", "Cause": "two is bad"},
-                                "Ok": {"Type": "Pass", "Parameters": {"doubled.$": "$.v"}, "End": True},
-                            },
-                        },
-                        "ResultPath": "$.inner",
-                        "Next": "Pair",
-                    },
-                    "Pair": {
-                        "Type": "Parallel",
-                        "Branches": [
-                            {
-                                "StartAt": "Deep",
-                                "States": {
-                                    "Deep": {
-                                        "Type": "Map",
-                                        "ItemsPath": "$.xs",
-                                        "ItemProcessor": {
-                                            "StartAt": "Leaf",
-                                            "States": {"Leaf": {"Type": "Pass", "End": True}},
-                                        },
-                                        "End": True,
-                                    }
-                                },
-                            },
-                            {"StartAt": "R", "States": {"R": {"Type": "Pass", "End": True}}},
-                        ],
-                        "ResultPath": "$.pair",
-                        "End": True,
-                    },
-                },
-            },
-            "End": True,
-        }
-    },
-}
-
-
 def test_drilling_into_nested_items(page: Any, live_server: LiveServer, screenshots: Path) -> None:
     """An item whose sub-machine ran a Map or a Parallel shows their counts and opens them (the API's
     `within`), two levels down, with a breadcrumb back up; filters and items work at each level."""
@@ -251,38 +192,8 @@ def test_drilling_into_nested_items(page: Any, live_server: LiveServer, screensh
     assert outer.locator("button.iter-item").count() == 2
 
 
-#: item 1's action needs a consent nobody gave: it waits INACTIVE, and so does the run
-WAITING = {
-    "StartAt": "Fan",
-    "States": {
-        "Fan": {
-            "Type": "Map",
-            "ItemsPath": "$.items",
-            "ItemProcessor": {
-                "StartAt": "Which",
-                "States": {
-                    "Which": {
-                        "Type": "Choice",
-                        "Choices": [{"Variable": "$.scope", "IsPresent": True, "Next": "Ask"}],
-                        "Default": "Done",
-                    },
-                    "Ask": {
-                        "Type": "Action",
-                        "ActionUrl": "https://actions.globus.org/hello_world",
-                        "Parameters": {"required_dependent_scope.$": "$.scope"},
-                        "End": True,
-                    },
-                    "Done": {"Type": "Pass", "End": True},
-                },
-            },
-            "End": True,
-        }
-    },
-}
-
-
 def test_an_inactive_item_says_why_it_waits(page: Any, live_server: LiveServer) -> None:
-    run_id = _run(live_server, WAITING, {"items": [{}, {"scope": "urn:example:scope:needed"}]})
+    run_id = _run(live_server, WAITING_ON_CONSENT, {"items": [{}, {"scope": "urn:example:scope:needed"}]})
     sign_in(page, live_server.alice)
     page.goto(f"/ui#/runs/{run_id}")
     page.locator("h1 .badge", has_text="INACTIVE").wait_for(timeout=30_000)

@@ -95,10 +95,11 @@ class InlineRelease:
         return tuple(i for i in items if not (i.kind == kinds.ACTION_RELEASE and i.payload == payload))
 
     def apply(self, conn: Any, run_id: Any, *, now: dt.datetime) -> None:
-        """Release the action in `conn`; if the provider refuses (`ProviderError`: it raises before writing
-        anything), enqueue the ACTION_RELEASE item instead, so the release is tried later as usual."""
+        """Release the action in `conn`; if the provider cannot (`release_in` answers None) or refuses
+        (`ProviderError`: it raises before writing anything), enqueue the ACTION_RELEASE item instead, so
+        the release is tried later as usual."""
         try:
-            self.provider.release_in(conn, self.ref.action_id, self.caller, now)
+            released = self.provider.release_in(conn, self.ref.action_id, self.caller, now)
         except ProviderError as exc:
             log.info(
                 "action %s: released later (%s)",
@@ -106,6 +107,8 @@ class InlineRelease:
                 exc,
                 extra={"action": "release_action", "run_id": str(run_id), "action_id": self.ref.action_id},
             )
+            released = None
+        if released is None:
             item = store.NewWorkItem(
                 run_id=run_id, kind=kinds.ACTION_RELEASE, due_at=now, payload=action_payload(self.ref)
             )

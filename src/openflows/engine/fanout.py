@@ -337,11 +337,11 @@ class IterationItems:
         its own (a Map in the item) or one whose first step cannot be taken here starts with a STEP item,
         as before. Returns how many started."""
         chosen = children.queued_iterations(conn, key, limit=limit)
-        fresh = [run_id for run_id, _, cursor in chosen if (cursor or {}).get("state") is None]
+        redriven = {run_id for run_id, _, cursor in chosen if (cursor or {}).get("state") is not None}
+        fresh = [run_id for run_id, _, _ in chosen if run_id not in redriven]
         loaded = store.load_runs_for_step(conn, fresh) if fresh else {}
-        for run_id, _, cursor in chosen:
-            redriven = (cursor or {}).get("state") is not None
-            child = None if redriven else loaded.get(run_id)
+        for run_id, _, _ in chosen:
+            child = loaded.get(run_id)
             decision = None
             if child is not None:
                 try:
@@ -349,7 +349,7 @@ class IterationItems:
                 except Exception:  # its own STEP item takes it again, and fails the iteration if it must
                     log.debug("iteration %s: first step left to its STEP item", run_id, exc_info=True)
             if decision is None or isinstance(decision.outcome, StartIterations):
-                children.activate_queued(conn, run_id, now=now, redriven=redriven)
+                children.activate_queued(conn, run_id, now=now, redriven=run_id in redriven)
                 continue
             assert child is not None
             self._commit_first_step(conn, child, decision, now=now)

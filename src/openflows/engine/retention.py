@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
+from typing import Any
 
 from ..store import auth_tokens, registered_apis, timers
 from ..store import retention as store_retention
@@ -36,6 +38,19 @@ def retention_cutoff(now: dt.datetime, retention_days: int) -> dt.datetime | Non
     return now - dt.timedelta(days=retention_days)
 
 
+def _in_batches(db: Database, delete: Callable[..., int], batch: int, max_batches: int, **kwargs: Any) -> int:
+    """Call `delete(conn, limit=batch, **kwargs)` (it deletes up to `limit` rows and answers how many) in a
+    transaction of its own each time, until a call deletes fewer than `batch` or `max_batches` calls were
+    made; return how many rows were deleted in all."""
+    total = 0
+    for _ in range(max_batches):
+        deleted = db.transact(delete, limit=batch, **kwargs)
+        total += deleted
+        if deleted < batch:
+            break
+    return total
+
+
 def purge_expired_runs(
     db: Database, *, now: dt.datetime, retention_days: int, batch: int = PURGE_BATCH, max_batches: int = 1000
 ) -> int:
@@ -43,12 +58,7 @@ def purge_expired_runs(
     cutoff = retention_cutoff(now, retention_days)
     if cutoff is None:
         return 0
-    total = 0
-    for _ in range(max_batches):
-        deleted = db.transact(store_retention.purge_finished_runs, completed_before=cutoff, limit=batch)
-        total += deleted
-        if deleted < batch:
-            break
+    total = _in_batches(db, store_retention.purge_finished_runs, batch, max_batches, completed_before=cutoff)
     if total:
         log.info(
             "purged %d runs completed before %s",
@@ -66,12 +76,9 @@ def purge_released_actions(
     cutoff = retention_cutoff(now, retention_days)
     if cutoff is None:
         return 0
-    total = 0
-    for _ in range(max_batches):
-        deleted = db.transact(store_retention.purge_released_actions, released_before=cutoff, limit=batch)
-        total += deleted
-        if deleted < batch:
-            break
+    total = _in_batches(
+        db, store_retention.purge_released_actions, batch, max_batches, released_before=cutoff
+    )
     if total:
         log.info(
             "purged %d provider actions released before %s",
@@ -92,12 +99,7 @@ def purge_deleted_registered_apis(
 ) -> int:
     """Delete the registered APIs (and their role rows) whose scheduled deletion time has passed, `batch`
     per transaction; return how many."""
-    total = 0
-    for _ in range(max_batches):
-        deleted = db.transact(registered_apis.purge_deleted, now=now, limit=batch)
-        total += deleted
-        if deleted < batch:
-            break
+    total = _in_batches(db, registered_apis.purge_deleted, batch, max_batches, now=now)
     if total:
         log.info(
             "purged %d registered APIs past their deletion time",
@@ -114,10 +116,4 @@ def purge_old_timer_results(
     cutoff = retention_cutoff(now, retention_days)
     if cutoff is None:
         return 0
-    total = 0
-    for _ in range(max_batches):
-        deleted = db.transact(timers.purge_results, ran_before=cutoff, limit=batch)
-        total += deleted
-        if deleted < batch:
-            break
-    return total
+    return _in_batches(db, timers.purge_results, batch, max_batches, ran_before=cutoff)
