@@ -87,7 +87,7 @@ def test_the_issue_case_is_reported_exactly_as_before() -> None:
     validator = compile_input_validator(obj(n={"type": "string", "pattern": "^(a+)+$"}))
     seconds, problems = cpu_time(lambda: validator.errors({"n": "a" * 28 + "!"}))
     assert [(p.loc, p.msg) for p in problems] == [(("$.n",), f"'{'a' * 28}!' does not match '^(a+)+$'")]
-    assert seconds < 0.01, f"took {seconds:.4f}s of CPU (7 s before the fix)"
+    assert seconds < 0.05, f"took {seconds:.4f}s of CPU (7 s before the fix)"
 
 
 @pytest.mark.parametrize(
