@@ -482,14 +482,17 @@ class Executor(ActionItems, HumanItems, TimerItems, IterationItems, RunEndings, 
         extra.update(more)
         return extra
 
-    def _load(self, item: store.WorkItem) -> store.RunForStep | None:
+    def _load(self, item: store.WorkItem, *, reread: bool | None = None) -> store.RunForStep | None:
         """The item's run, or None (and the item dropped) when the run is gone or has ended.
 
         Whether the item still fits the run is checked against the cursor by each handler: a run has a single
         chain of main items (every commit deletes the others), so a mismatch only follows a concurrent change.
+        `reread`: read the run afresh rather than use the claim's read (default: for `_REREAD_KINDS`).
         """
+        if reread is None:
+            reread = item.kind in _REREAD_KINDS
         claimed = self._claimed_runs.pop(item.id, _UNREAD)
-        if claimed is not _UNREAD and item.kind not in _REREAD_KINDS:  # read by the claim, under the lease
+        if claimed is not _UNREAD and not reread:  # read by the claim, under the lease
             run = claimed
         else:
             with self.db.read() as conn:

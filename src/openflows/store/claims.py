@@ -60,12 +60,23 @@ def _build_claim() -> tuple[Any, Any]:
         .where(work_items.c.id.in_(sa.bindparam("b_ids", expanding=True)))
         .values(lease_owner=None, lease_until=None, attempts=work_items.c.attempts - 1)
     )
-    return claim, unclaim
+    # the runs (of `b_runs`) that hold a leased item besides `b_ids` (the items this claim leased)
+    held_elsewhere = (
+        sa.select(work_items.c.run_id)
+        .where(
+            work_items.c.run_id.in_(sa.bindparam("b_runs", expanding=True)),
+            work_items.c.id.not_in(sa.bindparam("b_ids", expanding=True)),
+            work_items.c.lease_owner.is_not(None),
+            work_items.c.kind.not_in(kinds.INDEPENDENT),
+        )
+        .distinct()
+    )
+    return claim, unclaim, held_elsewhere
 
 
 # Statements of the hot path are built once (with bind parameters): building and caching a SQLAlchemy
 # statement per call cost more than executing it (issue 7's profile).
-_CLAIM, _UNCLAIM = _build_claim()
+_CLAIM, _UNCLAIM, _HELD_ELSEWHERE = _build_claim()
 
 
 def claim_work_items(
@@ -102,6 +113,25 @@ def claim_work_items(
         else:
             seen.add(item.run_id)
             kept.append(item)
+    if conn.dialect.name == "postgresql" and kept:
+        # READ COMMITTED: the claim's snapshot is taken before it waits for no lock (SKIP LOCKED), so a run
+        # whose item another worker leased and committed just before this claim locked the run's row passed
+        # the "no leased item" test on the older snapshot. Checked again here, on a fresh snapshot, under
+        # the run rows' locks: such items are given back (the run is the other worker's)
+        mine = [item for item in kept if item.kind not in kinds.INDEPENDENT]
+        taken = (
+            set(
+                conn.execute(
+                    _HELD_ELSEWHERE,
+                    {"b_runs": list({item.run_id for item in mine}), "b_ids": [item.id for item in items]},
+                ).scalars()
+            )
+            if mine
+            else set()
+        )
+        if taken:
+            extra.extend(item.id for item in mine if item.run_id in taken)
+            kept = [item for item in kept if item.kind in kinds.INDEPENDENT or item.run_id not in taken]
     if extra:
         conn.execute(_UNCLAIM, {"b_ids": extra})
     return kept
