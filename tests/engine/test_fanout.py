@@ -243,6 +243,32 @@ def test_actions_inside_iterations_use_the_tokens_of_the_run_the_user_started(
     assert {row[0] for row in revokes} <= {run_id}  # the children hold nothing to give back
 
 
+def test_a_claim_batch_checks_the_runs_consent_once_per_scope(
+    db: Database, make_executor: Callable[..., Executor], start_run: Callable
+) -> None:
+    """The items of one claim batch are processed together, as one consent check followed by their calls
+    would be: a Map's items (all acting with their top run's delegation) share the check; the next batch
+    checks again, so a consent withdrawn meanwhile is seen there."""
+    executor = make_executor()
+    delegations = RecordingDelegations()
+    executor.delegations = delegations  # type: ignore[assignment]
+    selector = {"name.$": "$._context.map_item.value"}
+    run_id = start_run(map_flow(HELLO_ITEM, ItemSelector=selector), {"items": [f"n{i}" for i in range(6)]})
+    for item in executor.claim(limit=10):  # the Map starts its 6 iterations at their first step
+        executor.process(item)
+    assert delegations.asked == []
+    first = executor.claim(limit=4)
+    assert [item.kind for item in first] == ["action_start"] * 4
+    for item in first:
+        executor.process(item)
+    assert delegations.asked == [run_id]  # one check for the 4 starts
+    second = executor.claim(limit=10)
+    assert [item.kind for item in second].count("action_start") == 2  # and the parent's `children` item
+    for item in second:
+        executor.process(item)
+    assert delegations.asked == [run_id, run_id]
+
+
 def test_max_concurrency_0_is_capped_by_the_server_setting(
     db: Database, make_executor: Callable[..., Executor], start_run: Callable
 ) -> None:

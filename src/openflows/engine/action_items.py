@@ -65,6 +65,7 @@ Credentials = tuple[Caller | None, str | None]
 
 # the executor's logger: these lines are the executor's
 log = logging.getLogger("openflows.engine.executor")
+_UNCHECKED: Any = object()  # a claim batch's memo has no answer for this (run, scope) yet
 
 #: tries of a failing `/run` (network error, 5xx) before ActionUnableToRun
 START_ATTEMPTS = 5  # attempts
@@ -127,6 +128,7 @@ class ActionItems:
     poll: PollPolicy
     delegations: Delegations | None
     provider_scopes: ProviderScopes | None
+    _claim_memos: dict[int, dict[Any, Any]]
 
     # Also used, from Executor: _load, _run_for_side_call, _complete, _step, _commit, _notify, _nudge, _extra,
     # _definition, wake.
@@ -162,9 +164,12 @@ class ActionItems:
         action_url: str,
         *,
         verify: bool = True,
+        item: store.WorkItem | None = None,
     ) -> Credentials | ConsentRequired:
         """Who a call of the state acts as (see the module docstring); `verify=False` for best-effort calls
-        (see `Delegations.token_for`)."""
+        (see `Delegations.token_for`). With the `item` the call is for, the run's consent is checked once per
+        claim batch and scope: the batch's items (a Map's items share their top run's delegation) are
+        processed together, as one check followed by their calls would be, so they share its answer."""
         run_as = run_as or "User"
         role_token = self._token(run, run_as)
         if self.delegations is None:
@@ -175,7 +180,13 @@ class ActionItems:
         if run_as != "User":
             return None, role_token
         scope = self._scope(run, state_name, action_url)
-        token = self.delegations.token_for(delegating_run(run), run.flow_id, scope, verify=verify)
+        memo = self._claim_memos.get(item.id) if item is not None and verify else None
+        key = (delegating_run(run), scope)
+        token = memo.get(key, _UNCHECKED) if memo is not None else _UNCHECKED
+        if token is _UNCHECKED:
+            token = self.delegations.token_for(key[0], run.flow_id, scope, verify=verify)
+            if memo is not None:
+                memo[key] = token
         if isinstance(token, ConsentRequired):
             return token
         if token is NO_DELEGATION:  # started before delegation existed
@@ -232,7 +243,9 @@ class ActionItems:
         if not isinstance(fields, dict):  # an item queued before the fields were kept in the payload
             fields = action_request_fields(run, start.get("run_as"))
         request = {"request_id": start["request_id"], "body": start.get("body"), **fields}
-        credentials = self._credentials(run, start.get("run_as"), start.get("state"), start["action_url"])
+        credentials = self._credentials(
+            run, start.get("run_as"), start.get("state"), start["action_url"], item=item
+        )
         if isinstance(credentials, ConsentRequired):
             self._go_inactive(item, run, credentials)
             return
@@ -424,7 +437,7 @@ class ActionItems:
         if ref is None or ref.action_id != payload.get("action_id", ref.action_id):
             self._complete(item)
             return
-        credentials = self._credentials(run, ref.run_as, cursor.state, ref.action_url)
+        credentials = self._credentials(run, ref.run_as, cursor.state, ref.action_url, item=item)
         if isinstance(credentials, ConsentRequired):
             self._go_inactive(item, run, credentials)
             return

@@ -182,6 +182,9 @@ class Executor(ActionItems, HumanItems, TimerItems, IterationItems, RunEndings, 
         self._queue: queue.Queue[store.WorkItem | None] = queue.Queue()
         #: runs read by the claim transaction, by item id, until the item's handler takes them (`_load`)
         self._claimed_runs: dict[int, store.RunForStep | None] = {}
+        #: by item id, the memo its claim batch shares: the delegated-token checks made for the batch's items,
+        #: by (delegating run, scope) (`ActionItems._credentials`)
+        self._claim_memos: dict[int, dict[Any, Any]] = {}
         #: the earliest due time of an unleased item, as the last claim saw it
         self._next_due: dt.datetime | None = None
         #: the same for timer items, and when (monotonic) a claim last looked for due timer items
@@ -284,6 +287,7 @@ class Executor(ActionItems, HumanItems, TimerItems, IterationItems, RunEndings, 
         """Drop the claim's run reads of items handed back unprocessed."""
         for item_id in item_ids:
             self._claimed_runs.pop(item_id, None)
+            self._claim_memos.pop(item_id, None)
 
     def wake(self) -> None:
         """Wake idle workers: new work may be due now (the API calls this after enqueueing)."""
@@ -360,8 +364,10 @@ class Executor(ActionItems, HumanItems, TimerItems, IterationItems, RunEndings, 
         )
         self._next_due = claim.next_due_at
         self._next_timer_due = claim.next_timer_due_at
+        memo: dict[Any, Any] = {}
         for item in claim.items:
             self._claimed_runs[item.id] = claim.runs.get(item.run_id)
+            self._claim_memos[item.id] = memo
             self.metrics.claim_lag_seconds.observe(max((now - item.due_at).total_seconds(), 0.0))
         return claim.items
 
@@ -443,6 +449,7 @@ class Executor(ActionItems, HumanItems, TimerItems, IterationItems, RunEndings, 
             self._on_unexpected(item, exc)
         finally:
             self._claimed_runs.pop(item.id, None)
+            self._claim_memos.pop(item.id, None)
             with self._in_progress_lock:
                 self._in_progress.discard(item.id)
                 self._held.discard(item.id)
