@@ -83,6 +83,26 @@ def test_sleep_time_keeps_the_action_active_until_due(hello: HelloWorldProvider,
     assert hello.next_change_at(doc["action_id"]) is None
 
 
+def test_the_wake_up_time_is_known_without_a_read_in_the_process_that_started_it(
+    db: Database, hello: HelloWorldProvider, clock: FakeClock
+) -> None:
+    doc, _ = hello.run({"request_id": "w", "body": {"sleep_time": 30}}, ALICE)
+    due = clock.now() + dt.timedelta(seconds=30)
+    reads = []
+    real_read = db.read
+    db.read = lambda: reads.append(1) or real_read()  # type: ignore[method-assign]
+    try:
+        assert hello.next_change_at(doc["action_id"]) == due
+        assert reads == []  # remembered at the start
+        other = HelloWorldProvider(db, clock=clock)  # another process: reads the row
+        assert other.next_change_at(doc["action_id"]) == due and reads == [1]
+    finally:
+        db.read = real_read  # type: ignore[method-assign]
+    hello.cancel(doc["action_id"], ALICE)  # ended: no wake-up, in either process
+    assert hello.next_change_at(doc["action_id"]) is None
+    assert other.next_change_at(doc["action_id"]) is None
+
+
 def test_required_dependent_scope_is_inactive_until_resumed(hello: HelloWorldProvider):
     doc, _ = hello.run({"request_id": "c", "body": {"required_dependent_scope": "scope:x"}}, ALICE)
     assert doc["status"] == "INACTIVE"

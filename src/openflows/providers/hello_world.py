@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import threading
 import uuid
 from typing import Any
 
@@ -38,6 +39,8 @@ from .stored import check_request, document, find_action, insert_action, load_ac
 HELLO_WORLD_SCOPE = PROVIDER_SCOPES["hello_world"]
 #: longest accepted `sleep_time` (the providers' default maximum deadline, P30D)
 MAX_SLEEP_SECONDS = 30 * 24 * 3600  # seconds
+#: sleeping actions whose wake-up time a provider keeps in memory (see `HelloWorldProvider._due`)
+MAX_REMEMBERED = 10_000
 #: `echo_string` when the body has none
 DEFAULT_ECHO_STRING = "hello world"
 
@@ -73,6 +76,10 @@ class HelloWorldProvider(Provider):
     def __init__(self, db: Database, *, clock: Clock | None = None) -> None:
         self.db = db
         self.clock = clock or SystemClock()
+        #: when this process's sleeping actions wake (`next_change_at` without a read), the newest
+        #: MAX_REMEMBERED; an action's `due_at` is set once, when it starts ACTIVE, and cleared when it ends
+        self._due: dict[uuid.UUID, dt.datetime] = {}
+        self._due_lock = threading.Lock()
 
     # -- description ---------------------------------------------------------------------------------------
 
@@ -154,6 +161,8 @@ class HelloWorldProvider(Provider):
                 status="SUCCEEDED", display_status="SUCCEEDED", details=_output(echo), completion_time=now
             )
         insert_action(conn, values)
+        if values.get("due_at") is not None:  # (a rolled-back start leaves a hint no one asks for)
+            self._remember(values["id"], values["due_at"])
         return document(values), True
 
     def status(self, action_id: str, caller: Caller) -> dict[str, Any]:
@@ -268,6 +277,10 @@ class HelloWorldProvider(Provider):
             key = uuid.UUID(str(action_id))
         except ValueError:
             return None
+        with self._due_lock:
+            remembered = self._due.get(key)
+        if remembered is not None:  # started by this process and not ended here: no read (a Map of actions)
+            return remembered
         with self.db.read() as conn:
             row = conn.execute(
                 sa.select(provider_actions.c.status, provider_actions.c.due_at).where(
@@ -301,7 +314,18 @@ class HelloWorldProvider(Provider):
 
     def _update(self, conn: sa.Connection, row: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
         update_action(conn, row["id"], changes)
+        if "due_at" in changes:
+            self._remember(row["id"], changes["due_at"])
         return {**row, **changes}
+
+    def _remember(self, action_id: uuid.UUID, due: dt.datetime | None) -> None:
+        with self._due_lock:
+            if due is None:
+                self._due.pop(action_id, None)
+                return
+            self._due[action_id] = due
+            while len(self._due) > MAX_REMEMBERED:
+                del self._due[next(iter(self._due))]
 
 
 def _output(echo: Any) -> dict[str, Any]:
