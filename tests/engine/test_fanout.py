@@ -269,6 +269,39 @@ def test_a_claim_batch_checks_the_runs_consent_once_per_scope(
     assert delegations.asked == [run_id, run_id]
 
 
+def test_an_iteration_ending_while_its_parent_looks_at_its_iterations_still_wakes_it(
+    db: Database, make_executor: Callable[..., Executor], start_run: Callable, monkeypatch: Any
+) -> None:
+    """A `children` item drops the parent's other pending ones its read of the iterations saw. An iteration
+    that ends after that read enqueues an item of its own, which stays: the parent gathers. (When an ending
+    iteration made a pending item due again instead of enqueuing one, the handler dropped that item and the
+    parent waited forever, all its iterations ended.)"""
+    executor = make_executor()
+    wait = {"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 10, "End": True}}}
+    run_id = start_run(map_flow(wait), {"items": [1, 2, 3]})
+    executor.run_until_idle()  # three iterations waiting
+    executor.clock.advance(10)  # type: ignore[attr-defined]
+    steps = executor.claim(limit=10)
+    assert [item.kind for item in steps] == ["step"] * 3
+    executor.process(steps[0])  # the first iteration ends: a `children` item for the parent
+    (handled,) = executor.claim(limit=10)
+    assert handled.kind == "children" and handled.run_id == run_id
+    executor.process(steps[1])  # the second ends while that item is leased: another item
+    pending = children.pending_children_items
+
+    def third_ends_after_the_read(conn: Any, parent: uuid.UUID, *, besides: int) -> list[int]:
+        seen = pending(conn, parent, besides=besides)  # in the handler's snapshot: the second one's item
+        executor.process(steps[2])  # the third ends after the handler's read
+        return seen
+
+    monkeypatch.setattr(children, "pending_children_items", third_ends_after_the_read)
+    executor.process(handled)
+    monkeypatch.setattr(children, "pending_children_items", pending)
+    drive(executor, executor.clock)  # type: ignore[arg-type]
+    run = get_run(db, run_id)
+    assert run["status"] == "SUCCEEDED" and run["run_state"]["out"] == [1, 2, 3]
+
+
 def test_max_concurrency_0_is_capped_by_the_server_setting(
     db: Database, make_executor: Callable[..., Executor], start_run: Callable
 ) -> None:

@@ -36,7 +36,7 @@ from ..language import runlog
 from . import kinds
 from .errors import ConcurrentUpdate
 from .notifications import activity_notice, enqueue_notifications
-from .schema import runs
+from .schema import runs, work_items
 from .web_inputs import reopen_run_web_inputs
 from .work import LogRow, NewWorkItem, append_run_logs, enqueue_work_item
 
@@ -403,6 +403,36 @@ def enqueue_children_item(
     enqueue_work_item(
         conn, NewWorkItem(run_id=run_id, kind=kinds.CHILDREN, due_at=now, payload=payload), now=now
     )
+
+
+def pending_children_items(conn: sa.Connection, run_id: uuid.UUID, *, besides: int) -> list[int]:
+    """The ids of `run_id`'s unleased `children` items other than `besides` (not those of a redrive, which
+    its handler counts), as this transaction sees them: each was committed with the iteration end that
+    enqueued it, so a read of the iterations in the same snapshot sees what they would have looked at."""
+    rows = conn.execute(
+        sa.select(work_items.c.id, work_items.c.payload).where(
+            work_items.c.run_id == run_id,
+            work_items.c.kind == kinds.CHILDREN,
+            work_items.c.lease_owner.is_(None),
+            work_items.c.id != besides,
+        )
+    )
+    return [row.id for row in rows if not (isinstance(row.payload, Mapping) and row.payload.get("redrive"))]
+
+
+def drop_children_items(conn: sa.Connection, item_ids: Sequence[int]) -> int:
+    """Delete these `children` items (`pending_children_items`) that are still unleased, skipping any row
+    another transaction holds (PostgreSQL: SKIP LOCKED): the `children` item being handled looked at what
+    they would have. Without this, the items enqueued by iterations ending while their parent's item was
+    leased were each claimed and handled in turn (PostgreSQL: `engine/fanout.py` `_PARENT_DUE_NOW`)."""
+    if not item_ids:
+        return 0
+    chosen = (
+        sa.select(work_items.c.id)
+        .where(work_items.c.id.in_(list(item_ids)), work_items.c.lease_owner.is_(None))
+        .with_for_update(skip_locked=True)
+    )
+    return int(conn.execute(sa.delete(work_items).where(work_items.c.id.in_(chosen))).rowcount or 0)
 
 
 def descendant_ids(conn: sa.Connection, run_ids: Sequence[uuid.UUID]) -> list[uuid.UUID]:
