@@ -277,7 +277,6 @@ def store_gathered(conn: sa.Connection, run: store.RunForStep, fan: Fanout, *, n
     return True
 
 
-#: built once: every iteration's end runs it
 def notify_parent(conn: sa.Connection, run: store.RunForStep, *, now: dt.datetime) -> None:
     """A child ended: a `children` item due now for its parent, in the child's transaction. Always a new one,
     committed with this end alone: the handler of another `children` item of the parent drops the ones its

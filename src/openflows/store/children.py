@@ -423,8 +423,8 @@ def pending_children_items(conn: sa.Connection, run_id: uuid.UUID, *, besides: i
 def drop_children_items(conn: sa.Connection, item_ids: Sequence[int]) -> int:
     """Delete these `children` items (`pending_children_items`) that are still unleased, skipping any row
     another transaction holds (PostgreSQL: SKIP LOCKED): the `children` item being handled looked at what
-    they would have. Without this, the items enqueued by iterations ending while their parent's item was
-    leased were each claimed and handled in turn (PostgreSQL: `engine/fanout.py` `_PARENT_DUE_NOW`)."""
+    they would have. Every iteration's end enqueues an item of its own (`engine/fanout.py` `notify_parent`):
+    without this, each would be claimed and handled in turn."""
     if not item_ids:
         return 0
     chosen = (

@@ -18,7 +18,7 @@ from .schema import runs, work_items
 from .work import _NEXT_DUE_BOTH, RunForStep, WorkItem, _aware, load_runs_for_step
 
 
-def _build_claim() -> tuple[Any, Any]:
+def _build_claim() -> tuple[Any, Any, Any]:
     candidate = work_items.alias("candidate")
     other = work_items.alias("other")
     run_busy = (
@@ -113,25 +113,16 @@ def claim_work_items(
         else:
             seen.add(item.run_id)
             kept.append(item)
-    if conn.dialect.name == "postgresql" and kept:
+    mine = [item for item in kept if item.kind not in kinds.INDEPENDENT]
+    if conn.dialect.name == "postgresql" and mine:
         # READ COMMITTED: the claim's snapshot is taken before it waits for no lock (SKIP LOCKED), so a run
         # whose item another worker leased and committed just before this claim locked the run's row passed
         # the "no leased item" test on the older snapshot. Checked again here, on a fresh snapshot, under
         # the run rows' locks: such items are given back (the run is the other worker's)
-        mine = [item for item in kept if item.kind not in kinds.INDEPENDENT]
-        taken = (
-            set(
-                conn.execute(
-                    _HELD_ELSEWHERE,
-                    {"b_runs": list({item.run_id for item in mine}), "b_ids": [item.id for item in items]},
-                ).scalars()
-            )
-            if mine
-            else set()
-        )
-        if taken:
-            extra.extend(item.id for item in mine if item.run_id in taken)
-            kept = [item for item in kept if item.kind in kinds.INDEPENDENT or item.run_id not in taken]
+        held = {"b_runs": list({item.run_id for item in mine}), "b_ids": [item.id for item in items]}
+        taken = set(conn.execute(_HELD_ELSEWHERE, held).scalars())
+        extra.extend(item.id for item in mine if item.run_id in taken)
+        kept = [item for item in kept if item.kind in kinds.INDEPENDENT or item.run_id not in taken]
     if extra:
         conn.execute(_UNCLAIM, {"b_ids": extra})
     return kept
