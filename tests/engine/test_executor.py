@@ -357,6 +357,9 @@ def test_cancel_while_the_action_is_being_started_cancels_the_new_action(
         return answer
 
     hello.run = run_then_cancel  # type: ignore[method-assign]
+    # as a provider started outside the step's transaction (an HTTP one): hello_world's own start is made in
+    # that transaction (`run_in`), where a cancel cannot come in between (see the tests below)
+    hello.run_in = lambda *args: None  # type: ignore[method-assign]
     executor.process(item)
     drive(executor, clock)
     with db.read() as conn:
@@ -365,6 +368,146 @@ def test_cancel_while_the_action_is_being_started_cancels_the_new_action(
     assert action.status == "FAILED" and action.details["code"] == "ActionCanceled"
     run = get_run(db, run_id)
     assert run["details"]["code"] == "FlowCanceled"
+
+
+def refuse(name: str) -> Callable[..., Any]:
+    def refused(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError(f"{name} called outside the step's transaction")
+
+    return refused
+
+
+def test_a_built_in_provider_is_called_in_the_transaction_of_its_step(
+    db: Database, executor: Executor, start_run: Callable, clock: FakeClock
+):
+    """hello_world keeps its actions in the executor's database: its start and its status are read and
+    written in the transactions that commit the steps taking their answers, never outside."""
+    hello = executor.registry.get("hello_world")
+    hello.run = refuse("run")  # type: ignore[method-assign]
+    hello.status = refuse("status")  # type: ignore[method-assign]
+    transactions = []
+    real_transact = db.transact
+
+    def counting(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        transactions.append(getattr(fn, "__qualname__", repr(fn)))
+        return real_transact(fn, *args, **kwargs)
+
+    db.transact = counting  # type: ignore[method-assign]
+    run_id = start_run(hello_flow({"sleep_time": 5}), {})
+    assert executor.tick(limit=1) == 1  # the STEP: the action-start item is next
+    transactions.clear()
+    assert executor.tick(limit=1) == 1  # the start: the action is stored with the step, ACTIVE
+    steps = [name for name in transactions if "claim" not in name and "reap" not in name]
+    assert steps == ["Executor._commit_call.<locals>.commit"]
+    with db.read() as conn:
+        (action,) = conn.execute(sa.select(provider_actions)).all()
+        (poll,) = list_work_items(conn)
+    assert action.status == "ACTIVE" and poll.kind == kinds.ACTION_POLL
+    assert poll.due_at == clock.now() + dt.timedelta(seconds=5)  # hello_world's hint: when it wakes
+    clock.advance(5)
+    drive(executor, clock)
+    run = get_run(db, run_id)
+    assert run["status"] == "SUCCEEDED", run["details"]
+    assert run["details"]["output"]["hello"]["details"] == {"Hello": "World", "hello": "hello world"}
+    with db.read() as conn:
+        (action,) = conn.execute(sa.select(provider_actions)).all()
+        assert list_work_items(conn) == []
+    assert action.status == "SUCCEEDED" and action.released_at is not None  # released in the same commit
+
+
+def test_a_discarded_step_discards_the_action_started_in_its_transaction(
+    db: Database, executor: Executor, start_run: Callable, clock: FakeClock
+):
+    """The run changes under the step (its version moves) after hello_world stored the action in the step's
+    transaction: the commit fails, and the action goes with it; the item is retried and starts it once."""
+    hello = executor.registry.get("hello_world")
+    real_run_in = hello.run_in
+    calls = []
+
+    def run_in_then_change_the_run(conn: Any, request: Any, caller: Any, now: Any) -> Any:
+        answer = real_run_in(conn, request, caller, now)
+        calls.append(answer[0]["action_id"])
+        if len(calls) == 1:  # as another writer would, committed before this step's version check
+            conn.execute(sa.text("UPDATE runs SET version = version + 1"))
+        return answer
+
+    hello.run_in = run_in_then_change_the_run  # type: ignore[method-assign]
+    hello.run = refuse("run")  # type: ignore[method-assign]
+    run_id = start_run(hello_flow({}), {})
+    drive(executor, clock)
+    run = get_run(db, run_id)
+    assert run["status"] == "SUCCEEDED", run["details"]
+    assert len(calls) == 2 and calls[0] != calls[1]  # the first action was rolled back with its step
+    with db.read() as conn:
+        (action,) = conn.execute(sa.select(provider_actions)).all()
+    assert str(action.id) == calls[1] == run["details"]["output"]["hello"]["action_id"]
+
+
+def test_a_refusal_in_the_steps_transaction_is_reported_by_the_call_outside(
+    db: Database, executor: Executor, start_run: Callable, clock: FakeClock
+):
+    """hello_world refuses the body: nothing is written in the step's transaction, the start is made again
+    outside it, as for any provider, and its refusal fails the state with ActionUnableToRun."""
+    hello = executor.registry.get("hello_world")
+    outside = []
+    real_run = hello.run
+
+    def run(request: Any, caller: Any) -> Any:
+        outside.append(request["request_id"])
+        return real_run(request, caller)
+
+    hello.run = run  # type: ignore[method-assign]
+    run_id = start_run(hello_flow({"sleep_time": -1}), {})
+    drive(executor, clock)
+    run_doc = get_run(db, run_id)
+    assert run_doc["status"] == "FAILED"
+    assert "ActionUnableToRun" in str(run_doc["details"]), run_doc["details"]
+    assert len(outside) == 1
+    with db.read() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(provider_actions)).scalar_one() == 0
+
+
+def test_an_action_whose_step_starts_a_map_is_started_outside_the_transaction(
+    db: Database, executor: Executor, start_run: Callable, clock: FakeClock
+):
+    """A step that would start iterations plans them outside any transaction: the start in the step's
+    transaction is rolled back and made again outside, once, with the same request_id (one action)."""
+    definition = {
+        "StartAt": "Hello",
+        "States": {
+            "Hello": {
+                "Type": "Action",
+                "ActionUrl": HELLO,
+                "Parameters": {},
+                "ResultPath": "$.hello",
+                "Next": "Fan",
+            },
+            "Fan": {
+                "Type": "Map",
+                "ItemsPath": "$.items",
+                "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}},
+                "ResultPath": "$.out",
+                "End": True,
+            },
+        },
+    }
+    hello = executor.registry.get("hello_world")
+    outside = []
+    real_run = hello.run
+
+    def run(request: Any, caller: Any) -> Any:
+        outside.append(request["request_id"])
+        return real_run(request, caller)
+
+    hello.run = run  # type: ignore[method-assign]
+    run_id = start_run(definition, {"items": [1, 2, 3]})
+    drive(executor, clock)
+    run_doc = get_run(db, run_id)
+    assert run_doc["status"] == "SUCCEEDED", run_doc["details"]
+    assert run_doc["details"]["output"]["out"] == [1, 2, 3]
+    assert len(outside) == 1
+    with db.read() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(provider_actions)).scalar_one() == 1
 
 
 def test_replayed_start_after_a_crash_starts_the_action_once(

@@ -4,7 +4,9 @@
 `ActionItems` is a part of `Executor` (engine/executor.py), kept in its own module for size: it uses the
 executor's run loading, stepping and committing (`_load`, `_step`, `_commit`, `_complete`) and its action
 client. Each handler calls a provider at most once, outside any transaction, then commits one step guarded
-by the item's lease and the run's version.
+by the item's lease and the run's version. A built-in provider that keeps its actions in the executor's
+database is called in that commit's transaction instead (`Provider.run_in` / `status_in`,
+`Executor._commit_call`): not a network call, and the action commits with its step.
 
 Who a call acts as (`_credentials`, issue 14), when the executor has `delegations`:
 - `RunAs: "User"` (the default): the run's user, with an access token for the state's scope from the run's
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import enum
 import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -116,6 +119,42 @@ class InlineRelease:
             store.enqueue_work_item(conn, item, now=now)
 
 
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class InlineTarget:
+    """A built-in provider keeping its actions in the executor's database, and who a call acts as there
+    (`Executor._inline_target`): it is called in the transaction of the step that takes its answer."""
+
+    provider: Provider
+    caller: Caller
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class InlineAnswer:
+    """A built-in provider's answer in the step's transaction: the action's status and when it will next
+    change by itself (`Provider.next_change_at`), if the provider knows."""
+
+    status: dict[str, Any]
+    next_change_at: dt.datetime | None = None
+
+    @classmethod
+    def of(cls, provider: Provider, status: dict[str, Any] | None) -> InlineAnswer | None:
+        if status is None:
+            return None
+        hint = None
+        if status.get("status") in ("ACTIVE", "INACTIVE"):
+            hint = provider.next_change_at(str(status.get("action_id", "")))
+        return cls(status, hint)
+
+
+class NotInline(enum.Enum):
+    """`Executor._commit_call` wrote nothing: call the provider outside the transaction."""
+
+    NOT_INLINE = "not inline"
+
+
+NOT_INLINE = NotInline.NOT_INLINE
+
+
 class ActionItems:
     """The action-item handlers of `Executor` (see the module docstring)."""
 
@@ -130,8 +169,8 @@ class ActionItems:
     provider_scopes: ProviderScopes | None
     _claim_memos: dict[int, dict[Any, Any]]
 
-    # Also used, from Executor: _load, _run_for_side_call, _complete, _step, _commit, _notify, _nudge, _extra,
-    # _definition, wake.
+    # Also used, from Executor: _load, _run_for_side_call, _complete, _step, _commit, _commit_call,
+    # _inline_target, _notify, _nudge, _extra, _definition, wake.
 
     # -- who a call acts as --------------------------------------------------------------------------------
 
@@ -251,6 +290,18 @@ class ActionItems:
             return
         extra = self._extra("start_action", item, state=start.get("state"), request_id=start["request_id"])
         log.debug("starting action at %s", start["action_url"], extra=extra)
+        target = self._inline_target(start["action_url"], credentials)
+        if target is not None:  # a built-in provider's start, in the transaction of the step it serves
+            inline = self._commit_call(
+                item,
+                run,
+                lambda conn, now: InlineAnswer.of(
+                    target.provider, _first(target.provider.run_in(conn, request, target.caller, now))
+                ),
+                credentials=credentials,
+            )
+            if inline is not NOT_INLINE:
+                return
         caller, token = credentials
         result = self.actions.start(start["action_url"], request, caller=caller, token=token)
         event: Event
@@ -441,14 +492,26 @@ class ActionItems:
         if isinstance(credentials, ConsentRequired):
             self._go_inactive(item, run, credentials)
             return
+        interval = payload.get("interval")
+        target = self._inline_target(ref.action_url, credentials)
+        if target is not None:  # a built-in provider's status, in the transaction of the step it serves
+            seen: list[str] = []  # the status of the transaction's last attempt
+
+            def status_in(conn: Any, now: dt.datetime) -> InlineAnswer | None:
+                answer = InlineAnswer.of(
+                    target.provider, target.provider.status_in(conn, ref.action_id, target.caller, now)
+                )
+                seen[:] = [] if answer is None else [str(answer.status.get("status"))]
+                return answer
+
+            inline = self._commit_call(item, run, status_in, poll_interval=interval, credentials=credentials)
+            if inline is not NOT_INLINE:
+                self._count_poll(ref, seen[0])
+                return
         caller, token = credentials
         result = self.actions.status(ref.action_url, ref.action_id, caller=caller, token=token)
-        interval = payload.get("interval")
         status = self._status_from(result, ref)
-        self.metrics.action_polls.inc(
-            provider=_provider_label(ref.action_url),
-            result=str((result.status or {}).get("status")) if result.ok else result.outcome,
-        )
+        self._count_poll(ref, str((result.status or {}).get("status")) if result.ok else result.outcome)
         if status is None:  # transient failure before the deadline: poll again later
             next_interval = self.poll.next_interval(interval)
             due = self.clock.now() + dt.timedelta(seconds=next_interval)
@@ -476,6 +539,9 @@ class ActionItems:
             next_change_at=result.next_change_at,
             credentials=credentials,
         )
+
+    def _count_poll(self, ref: ActionRef, result: str) -> None:
+        self.metrics.action_polls.inc(provider=_provider_label(ref.action_url), result=result)
 
     def _status_from(self, result: CallResult, ref: ActionRef) -> dict[str, Any] | None:
         """The status to deliver for a poll: the provider's, a FAILED one when it refused (e.g. 404), the last
@@ -597,6 +663,11 @@ class ActionItems:
             item.run_id,
             finish=lambda conn: store.complete_work_item(conn, item_id=item.id, owner=self.owner),
         )
+
+
+def _first(answer: tuple[dict[str, Any], bool] | None) -> dict[str, Any] | None:
+    """The status document of `Provider.run_in`'s answer (status document, created), or None."""
+    return None if answer is None else answer[0]
 
 
 def _provider_label(action_url: str) -> str:

@@ -2,9 +2,10 @@
 
 Each work item is handled as: claim (a lease, in its own short transaction) -> read the run -> at most one
 call to an action provider, outside any transaction -> `language.step()` -> commit guarded by the lease and
-the run's `version` (`engine.steps`). A crash at any point loses nothing: an uncommitted step is replayed
-from the work item once its lease expires, and a replayed `/run` carries the same deterministic `request_id`,
-so the provider returns the same action.
+the run's `version` (`engine.steps`); a built-in provider keeping its actions in the same database is called
+in the commit's transaction (`_commit_call`). A crash at any point loses nothing: an uncommitted step is
+replayed from the work item once its lease expires, and a replayed `/run` carries the same deterministic
+`request_id`, so the provider returns the same action.
 
 Running it (`start()` / `stop()`, embedded in `openflows serve` or alone in `openflows worker`):
 - a claim loop leases due items in batches (up to `CLAIM_BATCH`; an executor holds at most
@@ -39,6 +40,7 @@ from typing import Any
 from ..language.iterations import StartIterations, sub_definition
 from ..language.model import (
     ActionRef,
+    ActionStatus,
     Cursor,
     Decision,
     Enter,
@@ -49,7 +51,7 @@ from ..language.model import (
     TimerFired,
 )
 from ..language.step import step
-from ..providers.base import ProviderRegistry
+from ..providers.base import ProviderError, ProviderRegistry
 from ..providers.config import ProviderSettings
 from ..providers.mail import Mailer
 from ..settings import Settings
@@ -60,7 +62,16 @@ from ..store import errors as store_errors
 from ..store import kinds
 from ..store import work as store
 from ..store.db import Database
-from .action_items import ActionItems, Credentials, InlineRelease, backoff
+from .action_items import (
+    NOT_INLINE,
+    ActionItems,
+    Credentials,
+    InlineAnswer,
+    InlineRelease,
+    InlineTarget,
+    NotInline,
+    backoff,
+)
 from .actions import ActionClient
 from .definitions import DefinitionCache, DefinitionUnavailable
 from .delegation import Delegations
@@ -104,6 +115,20 @@ TIMER_CLAIM_SECONDS = 0.25  # seconds
 #: trust the claim's read, which may be older when the item waited in the queue
 _REREAD_KINDS = frozenset({kinds.ACTION_START, kinds.RESUME})
 _UNREAD: Any = object()
+
+
+class _NotInlineError(Exception):
+    """Raised in `Executor._commit_call`'s transaction to roll it back and call the provider outside."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class _Prepared:
+    """A step's transition, ready to commit (`Executor._prepare`)."""
+
+    plan: Transition
+    release: InlineRelease | None
+    continue_lease: float | None
+    now: dt.datetime
 
 
 def _never_storable(exc: Exception) -> bool:
@@ -572,7 +597,79 @@ class Executor(ActionItems, HumanItems, TimerItems, IterationItems, RunEndings, 
         """Plan and commit; None when the commit lost its lease or the run changed (the decision is
         discarded). `credentials`: who the step's call to the provider acted as; when the decision releases
         an action of a built-in provider, the release is then made in the commit (`_inline_release`)."""
-        now = self.clock.now()
+        decision, prepared = self._prepare(
+            run,
+            decision,
+            now=self.clock.now(),
+            poll_interval=poll_interval,
+            next_change_at=next_change_at,
+            credentials=credentials,
+        )
+        try:
+            follow_up = self.db.transact(self._write, item, run, prepared)
+        except store_errors.ConcurrentUpdate as exc:
+            self._discarded(item, exc)
+            return None
+        self._committed(item, run, decision, prepared, follow_up)
+        return prepared.plan
+
+    def _commit_call(
+        self,
+        item: store.WorkItem,
+        run: store.RunForStep,
+        call: Callable[[Any, dt.datetime], InlineAnswer | None],
+        *,
+        poll_interval: float | None = None,
+        credentials: Credentials | None = None,
+    ) -> Transition | None | NotInline:
+        """Call a built-in provider that keeps its actions in this executor's database (`call(conn, now)`:
+        `Provider.run_in` or `status_in`, see `_inline_target`) in the transaction that commits the step
+        taking its answer: one write transaction instead of two, and the action and the step it belongs to
+        commit together or not at all (a discarded step leaves no orphan action to cancel). `NOT_INLINE`
+        (nothing written) when the provider cannot answer in the transaction (`call` gives None), refuses
+        (`ProviderError`: the call outside, made next, turns the refusal into the usual event), loses a race
+        on its own rows, or when the step would start iterations (planned outside any transaction). Else as
+        `_commit`."""
+
+        def commit(conn: Any) -> tuple[Decision, _Prepared, store.WorkItem | None]:
+            now = self.clock.now()
+            answer = call(conn, now)
+            if answer is None:
+                raise _NotInlineError
+            decision = self._step(run, ActionStatus(answer.status))
+            if isinstance(decision.outcome, StartIterations):
+                raise _NotInlineError
+            decision, prepared = self._prepare(
+                run,
+                decision,
+                now=now,
+                poll_interval=poll_interval,
+                next_change_at=answer.next_change_at,
+                credentials=credentials,
+            )
+            return decision, prepared, self._write(conn, item, run, prepared)
+
+        try:
+            decision, prepared, follow_up = self.db.transact(commit)
+        except store_errors.ConcurrentUpdate as exc:
+            self._discarded(item, exc)
+            return None
+        except (_NotInlineError, ProviderError, store_errors.UniqueViolation):
+            return NOT_INLINE
+        self._committed(item, run, decision, prepared, follow_up)
+        return prepared.plan
+
+    def _prepare(
+        self,
+        run: store.RunForStep,
+        decision: Decision,
+        *,
+        now: dt.datetime,
+        poll_interval: float | None,
+        next_change_at: dt.datetime | None,
+        credentials: Credentials | None,
+    ) -> tuple[Decision, _Prepared]:
+        """The transition to commit for `decision` (iterations that need no I/O run here, `_fan_out`)."""
         pending = None
         if isinstance(decision.outcome, StartIterations):  # iterations that need no I/O end in this step
             decision, pending, now = self._fan_out(run, decision, now=now)  # (fanout.py)
@@ -598,29 +695,42 @@ class Executor(ActionItems, HumanItems, TimerItems, IterationItems, RunEndings, 
         # with its threads running, the executor goes on with the run's next step if it is due now (an action
         # to start): leased in the commit's transaction and queued here, with no claim in between
         continue_lease = self.lease_seconds if self._threads and not self._stop.is_set() else None
+        return decision, _Prepared(plan=plan, release=release, continue_lease=continue_lease, now=now)
 
-        def commit(conn: Any) -> store.WorkItem | None:
-            follow_up = commit_plan(
-                conn,
-                run,
-                plan,
-                now=now,
-                item_id=item.id,
-                lease_owner=self.owner,
-                continue_lease=continue_lease,
-            )
-            if release is not None:
-                release.apply(conn, run.id, now=now)
-            return follow_up
+    def _write(
+        self, conn: Any, item: store.WorkItem, run: store.RunForStep, prepared: _Prepared
+    ) -> store.WorkItem | None:
+        """Commit a prepared transition in `conn`; the follow-up item leased to this executor, if any."""
+        follow_up = commit_plan(
+            conn,
+            run,
+            prepared.plan,
+            now=prepared.now,
+            item_id=item.id,
+            lease_owner=self.owner,
+            continue_lease=prepared.continue_lease,
+        )
+        if prepared.release is not None:
+            prepared.release.apply(conn, run.id, now=prepared.now)
+        return follow_up
 
-        try:
-            follow_up = self.db.transact(commit)
-        except store_errors.ConcurrentUpdate as exc:
-            log.info("step discarded: %s", exc, extra=self._extra("discard_step", item))
-            # the item is ours still (the run changed under us): give it back so it is re-read at once
-            self.db.transact(store.release_lease, item_id=item.id, owner=self.owner)
-            self.wake()
-            return None
+    def _discarded(self, item: store.WorkItem, exc: Exception) -> None:
+        """The commit found the run changed or the lease lost: the step is discarded."""
+        log.info("step discarded: %s", exc, extra=self._extra("discard_step", item))
+        # the item is ours still (the run changed under us): give it back so it is re-read at once
+        self.db.transact(store.release_lease, item_id=item.id, owner=self.owner)
+        self.wake()
+
+    def _committed(
+        self,
+        item: store.WorkItem,
+        run: store.RunForStep,
+        decision: Decision,
+        prepared: _Prepared,
+        follow_up: store.WorkItem | None,
+    ) -> None:
+        """After a step's commit: log, count, queue the follow-up, wake whoever has work now."""
+        plan, now = prepared.plan, prepared.now
         # a run's end is news (INFO); an iteration's is not (DEBUG): a 1,000-item Map would write 1,000 lines,
         # and the log handler's lock then costs more than the iterations' commits
         ended = plan.completion_time is not None and run.parent_run_id is None
@@ -673,7 +783,6 @@ class Executor(ActionItems, HumanItems, TimerItems, IterationItems, RunEndings, 
                     self.on_commit()
         elif plan.next_items and self.on_commit is not None:
             self.on_commit()
-        return plan
 
     def _commit_first_step(
         self, conn: Any, run: store.RunForStep, decision: Decision, *, now: dt.datetime
@@ -684,17 +793,25 @@ class Executor(ActionItems, HumanItems, TimerItems, IterationItems, RunEndings, 
         commit_plan(conn, run, plan, now=now, item_id=None, lease_owner=None, started_at=now)
         self.metrics.transitions.inc(decision.transitions)
 
-    def _inline_release(self, ref: ActionRef | None, credentials: Credentials | None) -> InlineRelease | None:
-        """How to release `ref` (an action the step saw end) in the step's commit: when its provider is a
-        built-in one keeping its actions in this executor's database and `credentials` (who the step's call
-        acted as) are accepted there. None: the plan's ACTION_RELEASE item releases it later, as for any
-        provider. Saves a work item and two transactions per action (a Map of 1,000 hello_world items)."""
-        if ref is None or credentials is None:
+    def _inline_target(self, action_url: str, credentials: Credentials | None) -> InlineTarget | None:
+        """The built-in provider of `action_url`, when it keeps its actions in this executor's database, and
+        who a call with `credentials` (who the step's call acts as) acts as there: for a call in the
+        step's own transaction. None: call it outside, as any provider (or the token is refused there)."""
+        if credentials is None:
             return None
-        target = self.actions.builtin_caller(ref.action_url, caller=credentials[0], token=credentials[1])
+        target = self.actions.builtin_caller(action_url, caller=credentials[0], token=credentials[1])
         if target is None or getattr(target[0], "db", None) is not self.db:
             return None
-        return InlineRelease(provider=target[0], caller=target[1], ref=ref)
+        return InlineTarget(provider=target[0], caller=target[1])
+
+    def _inline_release(self, ref: ActionRef | None, credentials: Credentials | None) -> InlineRelease | None:
+        """How to release `ref` (an action the step saw end) in the step's commit (`_inline_target`). None:
+        the plan's ACTION_RELEASE item releases it later, as for any provider. Saves a work item and two
+        transactions per action (a Map of 1,000 hello_world items)."""
+        target = None if ref is None else self._inline_target(ref.action_url, credentials)
+        if target is None or ref is None:
+            return None
+        return InlineRelease(provider=target.provider, caller=target.caller, ref=ref)
 
     def _notify(self) -> None:
         self.wake()

@@ -137,9 +137,26 @@ class Provider(abc.ABC):
         """Start an action (`POST /run`); return (status document, created). Idempotent on
         `(caller, request_id)`: a repeated request returns the existing action with created=False."""
 
+    def run_in(
+        self, conn: Any, request: dict[str, Any], caller: Caller, now: dt.datetime
+    ) -> tuple[dict[str, Any], bool] | None:
+        """Start an action in the caller's write transaction `conn` on `self.db`, as `run` does: the engine
+        does, in the transaction of the step that takes the answer (one transaction instead of two, and
+        the action commits with its step or not at all). None when this provider cannot: its start does
+        more than write its own rows (work outside the database, a runner to notify after the commit); the
+        engine then calls `run` outside the transaction. Raises `ProviderError` as `run` does, before
+        writing anything (the engine then calls `run`, which raises it again, to report it)."""
+        return None
+
     @abc.abstractmethod
     def status(self, action_id: str, caller: Caller) -> dict[str, Any]:
         """The action's status (`GET /{id}/status`)."""
+
+    def status_in(self, conn: Any, action_id: str, caller: Caller, now: dt.datetime) -> dict[str, Any] | None:
+        """The action's status read (and, if it advanced by itself, updated) in the caller's write
+        transaction `conn` on `self.db`, as `status` answers (see `run_in`); None when this provider cannot.
+        Raises `ProviderError` as `status` does, before writing anything."""
+        return None
 
     @abc.abstractmethod
     def cancel(self, action_id: str, caller: Caller) -> dict[str, Any]:

@@ -115,6 +115,12 @@ class HelloWorldProvider(Provider):
             # another request with the same request_id won the race: answer with its action
             return self.db.transact(self._run, caller, request_id, body, extras, now)
 
+    def run_in(
+        self, conn: sa.Connection, request: dict[str, Any], caller: Caller, now: dt.datetime
+    ) -> tuple[dict[str, Any], bool]:
+        request_id, body, extras = _check_request(request)
+        return self._run(conn, caller, request_id, body, extras, now)
+
     def _run(
         self,
         conn: sa.Connection,
@@ -167,6 +173,11 @@ class HelloWorldProvider(Provider):
 
     def status(self, action_id: str, caller: Caller) -> dict[str, Any]:
         return self.db.transact(self._status, action_id, caller, self.clock.now())
+
+    def status_in(
+        self, conn: sa.Connection, action_id: str, caller: Caller, now: dt.datetime
+    ) -> dict[str, Any]:
+        return self._status(conn, action_id, caller, now)
 
     def _status(
         self, conn: sa.Connection, action_id: str, caller: Caller, now: dt.datetime
