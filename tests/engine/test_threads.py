@@ -16,7 +16,7 @@ from openflows.providers.hello_world import HelloWorldProvider
 from openflows.settings import Settings
 from openflows.shared.clock import SystemClock
 from openflows.store.db import Database
-from openflows.store.schema import provider_actions
+from openflows.store.schema import provider_actions, work_items
 from openflows.store.work import list_work_items
 
 PASS_CHAIN = {
@@ -173,3 +173,98 @@ def test_a_step_due_at_once_goes_on_in_the_same_executor_without_a_claim(
 def count_items(db: Database) -> int:
     with db.read() as conn:
         return len(list_work_items(conn))
+
+
+def hello_sleeping(seconds: float) -> dict:
+    return {
+        "StartAt": "Hello",
+        "States": {
+            "Hello": {
+                "Type": "Action",
+                "ActionUrl": "https://actions.globus.org/hello_world",
+                "Parameters": {"sleep_time": seconds},
+                "ResultPath": "$.hello",
+                "End": True,
+            }
+        },
+    }
+
+
+def counting_claims(executor: Executor) -> list[str]:
+    claimed: list[str] = []
+    original = executor.claim
+
+    def counted(*, limit: int = 1) -> list:
+        items = original(limit=limit)
+        claimed.extend(item.kind for item in items)
+        return items
+
+    executor.claim = counted  # type: ignore[method-assign]
+    return claimed
+
+
+def test_an_action_poll_due_when_a_built_in_action_ends_is_held_not_claimed(
+    db: Database, settings: Settings
+) -> None:
+    """hello_world says when its sleeping action ends: the executor that started it keeps the poll (leased
+    until then plus the lease period) and takes it at that time, without a claim."""
+    clock = SystemClock()
+    executor = Executor(
+        db,
+        settings.replace(worker_threads=2),
+        registry=ProviderRegistry([HelloWorldProvider(db, clock=clock)]),
+        clock=clock,
+    )
+    claimed = counting_claims(executor)
+    executor.start()
+    try:
+        run_id = insert_run(db, hello_sleeping(0.5), {}, now=clock.now())
+        executor.wake()
+        wait_for(lambda: [item.kind for item in items(db)] == ["action_poll"])
+        (poll,) = items(db)
+        assert poll.lease_owner == executor.owner
+        assert poll.lease_until > poll.due_at  # leased past its due time: no other worker takes it
+        wait_for(lambda: get_run(db, run_id)["status"] == "SUCCEEDED")
+    finally:
+        executor.stop()
+    run = get_run(db, run_id)
+    assert claimed == ["step"], claimed
+    with db.read() as conn:
+        action = conn.execute(sa.select(provider_actions)).one()
+    assert run["completion_time"] >= action.completion_time  # polled once it had ended, not before
+    assert (run["completion_time"] - action.completion_time).total_seconds() < 2
+    assert log_codes(db, run_id).count("ActionCompleted") == 1
+
+
+def test_a_held_poll_is_handed_back_on_stop_and_another_executor_takes_it(
+    db: Database, settings: Settings
+) -> None:
+    clock = SystemClock()
+    registry = ProviderRegistry([HelloWorldProvider(db, clock=clock)])
+    first = Executor(db, settings.replace(worker_threads=2), registry=registry, clock=clock, owner="first")
+    first.start()
+    try:
+        run_id = insert_run(db, hello_sleeping(8), {}, now=clock.now())  # within the executor's horizon
+        first.wake()
+        wait_for(lambda: [(item.kind, item.lease_owner) for item in items(db)] == [("action_poll", "first")])
+    finally:
+        first.stop()
+    (poll,) = items(db)
+    assert poll.kind == "action_poll" and poll.lease_owner is None  # handed back, due in 8 s
+    now = clock.now()
+    with db.begin() as conn:  # the action ends now: a claim finds its poll due
+        conn.execute(sa.update(provider_actions).values(due_at=now))
+        conn.execute(sa.update(work_items).values(due_at=now))
+    second = Executor(db, settings.replace(worker_threads=2), registry=registry, clock=clock, owner="second")
+    second.start()
+    try:
+        second.wake()
+        wait_for(lambda: get_run(db, run_id)["status"] == "SUCCEEDED")
+    finally:
+        second.stop()
+    assert log_codes(db, run_id).count("ActionCompleted") == 1
+
+
+def items(db: Database) -> list:
+    with db.read() as conn:
+        return list_work_items(conn)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import heapq
 import logging
 import os
 import queue
@@ -107,6 +108,9 @@ log = logging.getLogger(__name__)
 STOP_TIMEOUT_SECONDS = 10.0  # seconds
 #: claims of one item that raised unexpectedly before its run is failed (a bug: do not loop forever)
 MAX_ITEM_ATTEMPTS = 10  # attempts
+#: an action poll a built-in provider said is due within this many seconds is held by the executor that
+#: committed it (leased until its due time plus the lease period), not claimed again (`commit_plan`)
+HOLD_SECONDS = 10.0  # seconds
 #: a claim looks for due timer items when the last claim saw one due by now, and at least this often
 #: (timer items another process made due since are found within it); other claims skip that statement
 TIMER_CLAIM_SECONDS = 0.25  # seconds
@@ -129,6 +133,9 @@ class _Prepared:
     release: InlineRelease | None
     continue_lease: float | None
     now: dt.datetime
+    #: hold an action poll due within this many seconds (`commit_plan`): its due time is a built-in
+    #: provider's word for when the action ends
+    hold_seconds: float | None = None
 
 
 def _never_storable(exc: Exception) -> bool:
@@ -212,6 +219,8 @@ class Executor(ActionItems, HumanItems, TimerItems, IterationItems, RunEndings, 
         self._claim_memos: dict[int, dict[Any, Any]] = {}
         #: the earliest due time of an unleased item, as the last claim saw it
         self._next_due: dt.datetime | None = None
+        #: leased items due later, held here until their due time (`_keep`): (due_at, id, item), a heap
+        self._delayed: list[tuple[dt.datetime, int, store.WorkItem]] = []
         #: the same for timer items, and when (monotonic) a claim last looked for due timer items
         self._next_timer_due: dt.datetime | None = None
         self._last_timer_claim = -TIMER_CLAIM_SECONDS
@@ -288,8 +297,10 @@ class Executor(ActionItems, HumanItems, TimerItems, IterationItems, RunEndings, 
         )
 
     def _drain_queue(self) -> int:
-        """Release the leases of claimed items no worker has started."""
-        ids: list[int] = []
+        """Release the leases of claimed items no worker has started (held ones too)."""
+        with self._cond:
+            ids: list[int] = [item_id for _, item_id, _ in self._delayed]
+            self._delayed.clear()
         while True:
             try:
                 item = self._queue.get_nowait()
@@ -647,6 +658,9 @@ class Executor(ActionItems, HumanItems, TimerItems, IterationItems, RunEndings, 
                 next_change_at=answer.next_change_at,
                 credentials=credentials,
             )
+            if answer.next_change_at is not None and prepared.continue_lease is not None:
+                hold = min(HOLD_SECONDS, prepared.continue_lease)
+                prepared = dataclasses.replace(prepared, hold_seconds=hold)
             return decision, prepared, self._write(conn, item, run, prepared)
 
         try:
@@ -694,7 +708,7 @@ class Executor(ActionItems, HumanItems, TimerItems, IterationItems, RunEndings, 
             plan = dataclasses.replace(plan, next_items=release.without_item(plan.next_items))
         # with its threads running, the executor goes on with the run's next step if it is due now (an action
         # to start): leased in the commit's transaction and queued here, with no claim in between
-        continue_lease = self.lease_seconds if self._threads and not self._stop.is_set() else None
+        continue_lease = self._continue_lease()
         return decision, _Prepared(plan=plan, release=release, continue_lease=continue_lease, now=now)
 
     def _write(
@@ -709,6 +723,7 @@ class Executor(ActionItems, HumanItems, TimerItems, IterationItems, RunEndings, 
             item_id=item.id,
             lease_owner=self.owner,
             continue_lease=prepared.continue_lease,
+            hold_seconds=prepared.hold_seconds,
         )
         if prepared.release is not None:
             prepared.release.apply(conn, run.id, now=prepared.now)
@@ -759,11 +774,8 @@ class Executor(ActionItems, HumanItems, TimerItems, IterationItems, RunEndings, 
             if plan.completion_time is not None:
                 self.metrics.runs_finished.inc(status=plan.status)
         if follow_up is not None:
-            with self._in_progress_lock:
-                self._held.add(follow_up.id)
-            if follow_up.kind in SIDE_KINDS:  # needs only who the run acts as: no read (_run_for_side_call)
-                self._claimed_runs[follow_up.id] = run
-            self._queue.put(follow_up)
+            # a side call needs only who the run acts as: no read (_run_for_side_call)
+            self._keep([(follow_up, run if follow_up.kind in SIDE_KINDS else None)])
         if plan.notice is not None or plan.web_inputs:  # notifications to send: due now
             self.wake()
         elif run.parent_run_id is not None and plan.status == "INACTIVE" and run.status != "INACTIVE":
@@ -785,13 +797,88 @@ class Executor(ActionItems, HumanItems, TimerItems, IterationItems, RunEndings, 
             self.on_commit()
 
     def _commit_first_step(
-        self, conn: Any, run: store.RunForStep, decision: Decision, *, now: dt.datetime
-    ) -> None:
+        self,
+        conn: Any,
+        run: store.RunForStep,
+        decision: Decision,
+        *,
+        now: dt.datetime,
+        lease_seconds: float | None = None,
+    ) -> tuple[store.WorkItem, store.RunForStep] | None:
         """Commit an iteration's first step in the transaction that starts it (`IterationItems.
-        _start_queued`): the run leaves QUEUED with the step's state and next item, and starts now."""
+        _start_queued`): the run leaves QUEUED with the step's state and next item, and starts now. With
+        `lease_seconds`, its next item, if due now, is leased to this executor and returned with the run as
+        the transaction leaves it (`_keep`)."""
         plan = plan_transition(run, decision, now=now, poll=self.poll)
-        commit_plan(conn, run, plan, now=now, item_id=None, lease_owner=None, started_at=now)
+        follow_up = commit_plan(
+            conn,
+            run,
+            plan,
+            now=now,
+            item_id=None,
+            lease_owner=self.owner if lease_seconds is not None else None,
+            continue_lease=lease_seconds,
+            started_at=now,
+        )
         self.metrics.transitions.inc(decision.transitions)
+        if follow_up is None:
+            return None
+        # the run as this transaction leaves it, for the follow-up's handler (as a claim's read would be)
+        started = dataclasses.replace(
+            run,
+            status=plan.status,
+            details=plan.details,
+            run_state=plan.run_state,
+            cursor=plan.cursor,
+            start_time=now,
+            version=run.version + 1,
+            log_seq=run.log_seq + len(plan.log),
+        )
+        return follow_up, started
+
+    def _continue_lease(self) -> float | None:
+        """The lease of a follow-up item a commit takes for this executor's queue (while its threads run)."""
+        return self.lease_seconds if self._threads and not self._stop.is_set() else None
+
+    def _keep(self, items: list[tuple[store.WorkItem, store.RunForStep | None]]) -> None:
+        """Queue items a committed transaction leased to this executor (no claim needed), each with its run
+        as that transaction left it, when the handler may use it instead of reading it (`_load`). An item
+        due later (a held action poll, `commit_plan`) waits in `_delayed` until the claim loop queues it at
+        its due time (`_release_delayed`)."""
+        if not items:
+            return
+        now = self.clock.now()
+        later = []
+        for follow_up, run in items:
+            if run is not None:
+                self._claimed_runs[follow_up.id] = run
+            if follow_up.due_at > now:
+                later.append(follow_up)
+                continue
+            with self._in_progress_lock:
+                self._held.add(follow_up.id)
+            self._queue.put(follow_up)
+        if later:
+            with self._cond:
+                for follow_up in later:
+                    heapq.heappush(self._delayed, (follow_up.due_at, follow_up.id, follow_up))
+            self._nudge()  # the claim loop's next sleep ends at the earliest (not a claim: they are leased)
+
+    def _release_delayed(self, limit: int) -> tuple[int, dt.datetime | None]:
+        """Queue up to `limit` held items that are due now, earliest first; how many, and the earliest due
+        time of those still held (None when none is)."""
+        now = self.clock.now()
+        due: list[store.WorkItem] = []
+        with self._cond:
+            while self._delayed and self._delayed[0][0] <= now and len(due) < limit:
+                due.append(heapq.heappop(self._delayed)[2])
+            earliest = self._delayed[0][0] if self._delayed else None
+        if due:
+            with self._in_progress_lock:
+                self._held.update(follow_up.id for follow_up in due)
+            for follow_up in due:
+                self._queue.put(follow_up)
+        return len(due), earliest
 
     def _inline_target(self, action_url: str, credentials: Credentials | None) -> InlineTarget | None:
         """The built-in provider of `action_url`, when it keeps its actions in this executor's database, and

@@ -300,6 +300,7 @@ class IterationItems:
     limits: Limits
     settings: Settings
     metrics: Any
+    threads: int
 
     if TYPE_CHECKING:
 
@@ -310,12 +311,27 @@ class IterationItems:
         def _context(self, run: store.RunForStep) -> RunContext: ...
         def _commit(self, item: store.WorkItem, run: store.RunForStep, decision: Any) -> Any: ...
         def _commit_first_step(
-            self, conn: sa.Connection, run: store.RunForStep, decision: Decision, *, now: dt.datetime
-        ) -> None: ...
+            self,
+            conn: sa.Connection,
+            run: store.RunForStep,
+            decision: Decision,
+            *,
+            now: dt.datetime,
+            lease_seconds: float | None = None,
+        ) -> tuple[store.WorkItem, store.RunForStep] | None: ...
+        def _continue_lease(self) -> float | None: ...
+        def _keep(self, items: list[tuple[store.WorkItem, store.RunForStep | None]]) -> None: ...
         def wake(self) -> None: ...
 
     def _start_queued(
-        self, conn: sa.Connection, key: children.IterationsKey, *, limit: int, now: dt.datetime
+        self,
+        conn: sa.Connection,
+        key: children.IterationsKey,
+        *,
+        limit: int,
+        now: dt.datetime,
+        keep: list[tuple[store.WorkItem, store.RunForStep | None]] | None = None,
+        keep_at_most: int = 0,
     ) -> int:
         """Start up to `limit` QUEUED iterations of `key` (lowest index first) in the caller's transaction,
         each AT ITS FIRST STEP: the step is taken here (it is pure) and committed with the start, so an
@@ -323,7 +339,10 @@ class IterationItems:
         STEP item, a claim and a commit of its own (a third of a hello_world item's transactions). A
         redriven iteration (it enters the state it failed at), one whose first step starts iterations of
         its own (a Map in the item) or one whose first step cannot be taken here starts with a STEP item,
-        as before. Returns how many started."""
+        as before. With `keep`, the first `keep_at_most` iterations' next items due now (their action
+        starts) are leased to this executor in the same transaction and appended to `keep` with the
+        iteration as committed, for its queue (`Executor._keep`): no claim and no read between an
+        iteration's start and its action's. Returns how many started."""
         chosen = children.queued_iterations(conn, key, limit=limit)
         redriven = {run_id for run_id, _, cursor in chosen if (cursor or {}).get("state") is not None}
         fresh = [run_id for run_id, _, _ in chosen if run_id not in redriven]
@@ -340,7 +359,10 @@ class IterationItems:
                 children.activate_queued(conn, run_id, now=now, redriven=run_id in redriven)
                 continue
             assert child is not None
-            self._commit_first_step(conn, child, decision, now=now)
+            lease = self._continue_lease() if keep is not None and len(keep) < keep_at_most else None
+            follow_up = self._commit_first_step(conn, child, decision, now=now, lease_seconds=lease)
+            if follow_up is not None and keep is not None:
+                keep.append(follow_up)
         return len(chosen)
 
     def _fan_out(
@@ -452,12 +474,18 @@ class IterationItems:
             )
             now = self.clock.now()
 
+            kept: list[tuple[store.WorkItem, store.RunForStep | None]] = []
+
             def start_more(conn: sa.Connection) -> None:
-                self._start_queued(conn, key, limit=limit - running, now=now)
+                kept.clear()  # (a retried transaction starts again)
+                self._start_queued(
+                    conn, key, limit=limit - running, now=now, keep=kept, keep_at_most=self.threads
+                )
                 store.complete_work_item(conn, item_id=item.id, owner=self.owner)
                 children.drop_children_items(conn, redundant)
 
             self.db.transact(start_more)
+            self._keep(kept)
             self._count_redrive(run, item)
             self.wake()
             return

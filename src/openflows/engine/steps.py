@@ -334,6 +334,7 @@ def commit_plan(
     lease_owner: str | None,
     continue_lease: float | None = None,
     started_at: dt.datetime | None = None,
+    hold_seconds: float | None = None,
 ) -> WorkItem | None:
     """Write `plan` for `run` in the caller's write transaction (`started_at`: the run's start time to set,
     for a queued iteration started at its first step).
@@ -341,8 +342,10 @@ def commit_plan(
     With `continue_lease` (seconds), an item of the run that is due now is leased to `lease_owner` in the
     same transaction and returned, so that the executor goes on without a claim transaction: the run's next
     step if it is due now (an action to start, a Retry to enter), else a side call due now (the release of
-    the action a finished run used); otherwise None is returned. Raises `store.errors.ConcurrentUpdate` when
-    the lease was lost or the run changed since it was read.
+    the action a finished run used); otherwise None is returned. With `hold_seconds` too, an action poll due
+    within that many seconds (when a built-in provider said its action ends) is leased until its due time
+    plus `continue_lease` and returned, for the executor to hold until then (`Executor._keep`). Raises
+    `store.errors.ConcurrentUpdate` when the lease was lost or the run changed since it was read.
     """
     continuing = continue_lease is not None and lease_owner is not None
     commit_transition(
@@ -395,6 +398,21 @@ def commit_plan(
         follow_up = lease_next_item(
             conn, run_id=run.id, kinds_=wanted, owner=lease_owner, now=now, lease_seconds=continue_lease
         )
+    elif hold_seconds is not None:
+        soon = [
+            item.due_at
+            for item in plan.next_items
+            if item.kind == kinds.ACTION_POLL and item.due_at <= now + dt.timedelta(seconds=hold_seconds)
+        ]
+        if soon:  # leased as of its due time: no other worker takes it before its lease ends
+            follow_up = lease_next_item(
+                conn,
+                run_id=run.id,
+                kinds_=(kinds.ACTION_POLL,),
+                owner=lease_owner,
+                now=min(soon),
+                lease_seconds=continue_lease,
+            )
     # other workers hear only of what this executor did not keep (a NOTIFY for the follow-up would wake
     # every listening worker to an empty claim)
     announce_items(conn, items_not_kept(plan.next_items, follow_up, now=now), now=now)
@@ -407,5 +425,6 @@ def items_not_kept(
     """`items` (a plan's next items) without the one `commit_plan` leased as the follow-up, if any."""
     rest = list(items)
     if follow_up is not None:
-        rest.remove(next(item for item in rest if item.kind == follow_up.kind and item.due_at <= now))
+        latest = max(now, follow_up.due_at)
+        rest.remove(next(item for item in rest if item.kind == follow_up.kind and item.due_at <= latest))
     return rest

@@ -5,6 +5,7 @@ batches, the worker threads that process them, and the supervised side tasks (`h
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
 from collections.abc import Callable
@@ -35,7 +36,9 @@ class WorkerLoops:
         claims only when asked (`wake()`: the API enqueued, a commit enqueued work due now, a NOTIFY, a
         reaped lease), when the earliest due time it knows of has come, or when `POLL_FALLBACK_SECONDS`
         passed since the last claim (work enqueued by another process without a notification); otherwise
-        it sleeps until the first of these."""
+        it sleeps until the first of these. Items this executor holds until their due time (`_keep`) are
+        queued then, within the same capacity; when a claim is asked for too, they take at most half of
+        the room, so that new work (a Map's next iterations) is not held up behind a burst of them."""
         capacity = self.threads * PREFETCH_FACTOR
         last_claim = -POLL_FALLBACK_SECONDS
         while not self._stop.is_set():
@@ -48,14 +51,21 @@ class WorkerLoops:
                 if requested:
                     with self._cond:
                         self._claim_requested = True
-                self._wait(generation, POLL_FALLBACK_SECONDS)
+                self._wait(generation, POLL_FALLBACK_SECONDS)  # a thread done with its item nudges the loop
                 continue
-            if not requested:
-                idle = self._idle_seconds(last_claim)
-                if idle > 0:
-                    self._wait(generation, idle)
-                    continue
-            limit = min(capacity - held, CLAIM_BATCH)
+            room = capacity - held
+            claim_now = requested or self._idle_seconds(last_claim) <= 0
+            released, held_until = self._release_delayed(max(room // 2, 1) if claim_now else room)
+            room -= released
+            if not claim_now:
+                if not released:
+                    self._wait(generation, self._until(held_until, self._idle_seconds(last_claim)))
+                continue
+            if room <= 0:  # held items took the room: claim on the next pass
+                with self._cond:
+                    self._claim_requested = True
+                continue
+            limit = min(room, CLAIM_BATCH)
             last_claim = time.monotonic()
             try:
                 items = self.claim(limit=limit)
@@ -100,6 +110,12 @@ class WorkerLoops:
         if due is not None:
             timeout = min(timeout, (due - self.clock.now()).total_seconds())
         return max(timeout, 0.0)
+
+    def _until(self, due: dt.datetime | None, timeout: float) -> float:
+        """`timeout`, shortened to the time left until `due` (an item held until then, `_release_delayed`)."""
+        if due is None:
+            return timeout
+        return max(min(timeout, (due - self.clock.now()).total_seconds()), 0.0)
 
     def _wait(self, generation: int, timeout: float) -> None:
         with self._cond:

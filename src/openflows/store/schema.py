@@ -384,6 +384,10 @@ runs = sa.Table(
     sa.Column("parent_visit", sa.String(32), nullable=True),
     sa.Column("iteration", sa.Integer(), nullable=True),
     sa.Index(None, "parent_run_id", "parent_state", "parent_visit", "iteration", unique=True),
+    #: a Map's iterations by status: counted from the index alone, the next QUEUED ones found in index order
+    sa.Index(
+        "ix_runs_children_by_status", "parent_run_id", "parent_state", "parent_visit", "status", "iteration"
+    ),
     #: the INACTIVE iterations of a run (children.sync_ancestors, a resume): found without reading the others
     sa.Index(
         "ix_runs_inactive_children",
