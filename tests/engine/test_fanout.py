@@ -477,3 +477,93 @@ def test_inline_iterations_start_when_they_ran_and_their_log_replays_exactly(
             ]
             assert {dt.datetime.fromisoformat(entry.time) for entry in replayed} == {ran_at[0]}
             assert replayed[-1].details["output"] == row["run_state"]
+
+
+def test_a_children_item_starts_its_iterations_actions_in_its_own_transaction(
+    db: Database, executor: Executor, start_run: Callable
+) -> None:
+    """hello_world keeps its actions in the engine's database: the iterations a `children` item starts have
+    their action started, and its answer taken, in that item's transaction (no action-start item each);
+    the first MaxConcurrency, started by the Map's own step, start theirs with items as before."""
+    names = [f"n{i}" for i in range(7)]
+    hello = executor.registry.get("hello_world")
+    outside = []
+    real_run = hello.run
+
+    def run(request: Any, caller: Any) -> Any:
+        outside.append(request["request_id"])
+        return real_run(request, caller)
+
+    hello.run = run  # type: ignore[method-assign]
+    run_id = start_run(
+        map_flow(HELLO_ITEM, MaxConcurrency=2, ItemSelector={"name.$": "$._context.map_item.value"}),
+        {"items": names},
+    )
+    processed = []
+    real_process = executor.process
+
+    def process(item: Any) -> None:
+        processed.append(item.kind)
+        real_process(item)
+
+    executor.process = process  # type: ignore[method-assign]
+    drive(executor, executor.clock)  # type: ignore[arg-type]
+    run_doc = get_run(db, run_id)
+    assert run_doc["status"] == "SUCCEEDED", run_doc["details"]
+    assert run_doc["run_state"]["out"] == [{"name": n, "echo": n} for n in names]
+    assert processed.count("action_start") == 2  # the Map's first two; the five others had none
+    assert outside == []  # and every start was made in a transaction of the engine's
+    with db.read() as conn:
+        actions = conn.execute(sa.select(provider_actions)).all()
+        assert store_work.list_work_items(conn) == []
+    assert len(actions) == 7 and all(action.released_at is not None for action in actions)
+    key = children.IterationsKey(run_id, "Fan", "1/0")
+    logs = [log_codes(db, children.child_run_id(key, index)) for index in range(7)]
+    # the same log as an iteration that started its action with an item of its own (the first two)
+    assert (
+        logs
+        == [
+            [
+                "FlowStarted",
+                "ActionStarted",
+                "ActionCompleted",
+                "PassStarted",
+                "PassCompleted",
+                "FlowSucceeded",
+            ]
+        ]
+        * 7
+    )
+    first, last = (get_logs(db, children.child_run_id(key, index)) for index in (0, 6))
+    assert [sorted(entry["details"]) for entry in first] == [sorted(entry["details"]) for entry in last]
+
+
+def test_an_action_refused_in_a_children_items_transaction_is_started_with_its_own_item(
+    db: Database, executor: Executor, start_run: Callable
+) -> None:
+    """One iteration's body is refused by the provider: the `children` item's transaction is rolled back and
+    started again without starting actions in it; that iteration fails with ActionUnableToRun (its own
+    action-start item), the others succeed, each action once."""
+    processor = {
+        "StartAt": "Hello",
+        "States": {
+            "Hello": {
+                "Type": "Action",
+                "ActionUrl": HELLO,
+                "Parameters": {"sleep_time.$": "$.sleep"},
+                "ResultPath": "$.said",
+                "End": True,
+            }
+        },
+    }
+    items = [{"sleep": 0}, {"sleep": 0}, {"sleep": -1}, {"sleep": 0}]
+    definition = map_flow(processor, MaxConcurrency=2, ToleratedFailureCount=1)
+    run_id = start_run(definition, {"items": items})
+    drive(executor, executor.clock)  # type: ignore[arg-type]
+    run_doc = get_run(db, run_id)
+    assert run_doc["status"] == "SUCCEEDED", run_doc["details"]
+    rows = child_rows(db, run_id)
+    assert [row["status"] for row in rows] == ["SUCCEEDED", "SUCCEEDED", "FAILED", "SUCCEEDED"]
+    assert "ActionUnableToRun" in str(rows[2]["details"])
+    with db.read() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(provider_actions)).scalar_one() == 3

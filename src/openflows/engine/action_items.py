@@ -42,6 +42,8 @@ from ..language.model import (
     Cursor,
     Enter,
     Event,
+    Start,
+    StartAction,
     isoformat,
 )
 from ..providers.base import Caller, Provider, ProviderError
@@ -126,6 +128,31 @@ class InlineTarget:
 
     provider: Provider
     caller: Caller
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class InlineStart:
+    """How a `children` item starts the actions of the iterations it starts, in its own transaction
+    (`ActionItems._inline_start`, `Executor._start_action_in`): iterations whose first step starts an action
+    at `action_url` from `state` as `run_as` with `scope`, through `target` with `credentials`, resolved
+    once for the batch (the iterations of a Map share their user, flow and first state)."""
+
+    state: str
+    action_url: str
+    run_as: str | None
+    scope: str | None
+    role_token: str | None
+    target: InlineTarget
+    credentials: Credentials
+
+    def fits(self, outcome: Any) -> bool:
+        """Whether a first step's outcome starts the very action this batch resolved."""
+        return (
+            isinstance(outcome, StartAction)
+            and not outcome.registered_api
+            and (outcome.state, outcome.action_url, outcome.run_as, outcome.scope)
+            == (self.state, self.action_url, self.run_as, self.scope)
+        )
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -232,6 +259,34 @@ class ActionItems:
             return self._caller(run, run_as), role_token
         return None, token or role_token
 
+    def _inline_start(self, child: store.RunForStep) -> InlineStart | None:
+        """When `child` (a QUEUED iteration) starts at an action of a built-in provider that keeps its actions
+        in this executor's database: how the iterations of its batch start that action in the transaction
+        that starts them (`InlineStart`), with who it acts as resolved here, outside any transaction (the
+        consent check reads, a token may be refreshed). None: each starts with an action-start item."""
+        try:
+            decision = self._step(child, Start(), run_state=child.input)
+        except Exception:  # its own first step reports it
+            return None
+        outcome = decision.outcome
+        if not isinstance(outcome, StartAction) or outcome.registered_api:
+            return None
+        credentials = self._credentials(child, outcome.run_as, outcome.state, outcome.action_url)
+        if isinstance(credentials, ConsentRequired):  # each iteration's own start makes it INACTIVE
+            return None
+        target = self._inline_target(outcome.action_url, credentials)
+        if target is None:
+            return None
+        return InlineStart(
+            state=outcome.state,
+            action_url=outcome.action_url,
+            run_as=outcome.run_as,
+            scope=outcome.scope,
+            role_token=self._token(child, outcome.run_as),
+            target=target,
+            credentials=credentials,
+        )
+
     def _go_inactive(self, item: store.WorkItem, run: store.RunForStep, lost: ConsentRequired) -> None:
         """The run's consent is gone: INACTIVE at its current state, with a GARE `details`, until a resume."""
         now = self.clock.now()
@@ -296,7 +351,7 @@ class ActionItems:
                 item,
                 run,
                 lambda conn, now: InlineAnswer.of(
-                    target.provider, _first(target.provider.run_in(conn, request, target.caller, now))
+                    target.provider, first_status(target.provider.run_in(conn, request, target.caller, now))
                 ),
                 credentials=credentials,
             )
@@ -665,7 +720,7 @@ class ActionItems:
         )
 
 
-def _first(answer: tuple[dict[str, Any], bool] | None) -> dict[str, Any] | None:
+def first_status(answer: tuple[dict[str, Any], bool] | None) -> dict[str, Any] | None:
     """The status document of `Provider.run_in`'s answer (status document, created), or None."""
     return None if answer is None else answer[0]
 

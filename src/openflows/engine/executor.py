@@ -49,6 +49,7 @@ from ..language.model import (
     Limits,
     RunContext,
     Start,
+    StartAction,
     TimerFired,
 )
 from ..language.step import step
@@ -69,14 +70,16 @@ from .action_items import (
     Credentials,
     InlineAnswer,
     InlineRelease,
+    InlineStart,
     InlineTarget,
     NotInline,
     backoff,
+    first_status,
 )
 from .actions import ActionClient
 from .definitions import DefinitionCache, DefinitionUnavailable
 from .delegation import Delegations
-from .fanout import IterationItems
+from .fanout import IterationItems, NotInlineError, merge_decisions
 from .human_items import HumanItems
 from .notify import WorkListener
 from .provider_scopes import ProviderScopes
@@ -95,6 +98,7 @@ from .steps import (
     SIDE_KINDS,
     PollPolicy,
     Transition,
+    action_request_fields,
     commit_plan,
     items_not_kept,
     plan_transition,
@@ -119,10 +123,6 @@ TIMER_CLAIM_SECONDS = 0.25  # seconds
 #: trust the claim's read, which may be older when the item waited in the queue
 _REREAD_KINDS = frozenset({kinds.ACTION_START, kinds.RESUME})
 _UNREAD: Any = object()
-
-
-class _NotInlineError(Exception):
-    """Raised in `Executor._commit_call`'s transaction to roll it back and call the provider outside."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -646,10 +646,10 @@ class Executor(ActionItems, HumanItems, TimerItems, IterationItems, RunEndings, 
             now = self.clock.now()
             answer = call(conn, now)
             if answer is None:
-                raise _NotInlineError
+                raise NotInlineError
             decision = self._step(run, ActionStatus(answer.status))
             if isinstance(decision.outcome, StartIterations):
-                raise _NotInlineError
+                raise NotInlineError
             decision, prepared = self._prepare(
                 run,
                 decision,
@@ -668,7 +668,7 @@ class Executor(ActionItems, HumanItems, TimerItems, IterationItems, RunEndings, 
         except store_errors.ConcurrentUpdate as exc:
             self._discarded(item, exc)
             return None
-        except (_NotInlineError, ProviderError, store_errors.UniqueViolation):
+        except (NotInlineError, ProviderError, store_errors.UniqueViolation):
             return NOT_INLINE
         self._committed(item, run, decision, prepared, follow_up)
         return prepared.plan
@@ -835,6 +835,69 @@ class Executor(ActionItems, HumanItems, TimerItems, IterationItems, RunEndings, 
             log_seq=run.log_seq + len(plan.log),
         )
         return follow_up, started
+
+    def _start_action_in(
+        self,
+        conn: Any,
+        run: store.RunForStep,
+        decision: Decision,
+        inline: InlineStart,
+        *,
+        now: dt.datetime,
+        lease_seconds: float | None = None,
+    ) -> tuple[store.WorkItem, store.RunForStep | None] | None:
+        """Commit an iteration's first step (which starts `inline`'s action) together with that action's
+        start and the step taking its answer, in the transaction that starts the iteration (`IterationItems.
+        _start_queued`): no action-start item, claim, read or transaction of its own. Raises
+        `ProviderError` (the provider refused), `UniqueViolation` (a race on its rows) or `NotInlineError`
+        (the answer's step would start iterations): the caller then starts the batch without this. Returns
+        as `_commit_first_step` (a held poll when the action sleeps, `_keep`)."""
+        outcome = decision.outcome
+        assert isinstance(outcome, StartAction)
+        provider, who = inline.target.provider, inline.target.caller
+        request = {
+            "request_id": outcome.request_id,
+            "body": outcome.body,
+            **action_request_fields(run, outcome.run_as),
+        }
+        answer = InlineAnswer.of(provider, first_status(provider.run_in(conn, request, who, now)))
+        if answer is None:
+            raise NotInlineError
+        # the iteration as its first step leaves it: where the action-start item would have found it
+        first = dataclasses.replace(
+            run,
+            status="ACTIVE",
+            cursor=decision.cursor.as_dict(),
+            run_state=decision.run_state,
+            version=run.version + 1,
+            log_seq=run.log_seq + len(decision.log),
+        )
+        then = self._step(first, ActionStatus(answer.status))
+        if isinstance(then.outcome, StartIterations):
+            raise NotInlineError
+        merged = merge_decisions(decision, then)
+        plan = plan_transition(run, merged, now=now, poll=self.poll, next_change_at=answer.next_change_at)
+        release = self._inline_release(merged.release_action, inline.credentials)
+        if release is not None:
+            plan = dataclasses.replace(plan, next_items=release.without_item(plan.next_items))
+        hold = None
+        if lease_seconds is not None and answer.next_change_at is not None:
+            hold = min(HOLD_SECONDS, lease_seconds)
+        follow_up = commit_plan(
+            conn,
+            run,
+            plan,
+            now=now,
+            item_id=None,
+            lease_owner=self.owner if lease_seconds is not None else None,
+            continue_lease=lease_seconds,
+            started_at=now,
+            hold_seconds=hold,
+        )
+        if release is not None:
+            release.apply(conn, run.id, now=now)
+        self.metrics.transitions.inc(merged.transitions)
+        return None if follow_up is None else (follow_up, None)
 
     def _continue_lease(self) -> float | None:
         """The lease of a follow-up item a commit takes for this executor's queue (while its threads run)."""

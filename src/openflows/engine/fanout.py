@@ -44,7 +44,9 @@ from ..language.iterations import (
 )
 from ..language.model import Cursor, Decision, Failed, Limits, RunContext, Start, Succeeded
 from ..language.step import step
+from ..providers.base import ProviderError
 from ..store import children, kinds
+from ..store import errors as store_errors
 from ..store import runs as store_runs
 from ..store import work as store
 from .run_details import failed_details, succeeded_details
@@ -59,6 +61,11 @@ log = logging.getLogger(__name__)
 #: most iterations of one state running at once when its MaxConcurrency is 0 (no limit) and no setting is
 #: given (`Settings.map_max_concurrency`, OPENFLOWS_MAP_MAX_CONCURRENCY, has the same default)
 MAX_CONCURRENCY = 1000
+
+
+class NotInlineError(Exception):
+    """Raised in a transaction that was to call a built-in provider in it (`Executor._commit_call`,
+    `_start_action_in`): roll it back, and make the call outside as for any provider."""
 
 
 def concurrency_limit(max_concurrency: int, cap: int = MAX_CONCURRENCY) -> int:
@@ -320,6 +327,18 @@ class IterationItems:
             lease_seconds: float | None = None,
         ) -> tuple[store.WorkItem, store.RunForStep] | None: ...
         def _continue_lease(self) -> float | None: ...
+        def _inline_start(self, child: store.RunForStep) -> Any: ...
+        def _start_action_in(
+            self,
+            conn: sa.Connection,
+            run: store.RunForStep,
+            decision: Decision,
+            inline: Any,
+            *,
+            now: dt.datetime,
+            lease_seconds: float | None = None,
+        ) -> tuple[store.WorkItem, store.RunForStep | None] | None: ...
+        def _token(self, run: store.RunForStep, run_as: str | None) -> str | None: ...
         def _keep(self, items: list[tuple[store.WorkItem, store.RunForStep | None]]) -> None: ...
         def wake(self) -> None: ...
 
@@ -332,6 +351,7 @@ class IterationItems:
         now: dt.datetime,
         keep: list[tuple[store.WorkItem, store.RunForStep | None]] | None = None,
         keep_at_most: int = 0,
+        inline: Any = None,
     ) -> int:
         """Start up to `limit` QUEUED iterations of `key` (lowest index first) in the caller's transaction,
         each AT ITS FIRST STEP: the step is taken here (it is pure) and committed with the start, so an
@@ -342,7 +362,9 @@ class IterationItems:
         as before. With `keep`, the first `keep_at_most` iterations' next items due now (their action
         starts) are leased to this executor in the same transaction and appended to `keep` with the
         iteration as committed, for its queue (`Executor._keep`): no claim and no read between an
-        iteration's start and its action's. Returns how many started."""
+        iteration's start and its action's. With `inline` (`action_items.InlineStart`), an iteration whose
+        first step starts that action has it started, and its answer taken, in this transaction
+        (`Executor._start_action_in`, which raises when it cannot). Returns how many started."""
         chosen = children.queued_iterations(conn, key, limit=limit)
         redriven = {run_id for run_id, _, cursor in chosen if (cursor or {}).get("state") is not None}
         fresh = [run_id for run_id, _, _ in chosen if run_id not in redriven]
@@ -360,7 +382,14 @@ class IterationItems:
                 continue
             assert child is not None
             lease = self._continue_lease() if keep is not None and len(keep) < keep_at_most else None
-            follow_up = self._commit_first_step(conn, child, decision, now=now, lease_seconds=lease)
+            if (
+                inline is not None
+                and inline.fits(decision.outcome)
+                and self._token(child, inline.run_as) == inline.role_token
+            ):
+                follow_up = self._start_action_in(conn, child, decision, inline, now=now, lease_seconds=lease)
+            else:
+                follow_up = self._commit_first_step(conn, child, decision, now=now, lease_seconds=lease)
             if follow_up is not None and keep is not None:
                 keep.append(follow_up)
         return len(chosen)
@@ -460,6 +489,10 @@ class IterationItems:
             counts = children.count_children(conn, key)
             # the parent's other pending `children` items: their iterations' ends are counted here
             redundant = children.pending_children_items(conn, run.id, besides=item.id)
+            # the next iteration to start, to resolve how the batch starts its actions (`_inline_start`)
+            sample = children.queued_iterations(conn, key, limit=1)
+            fresh = [run_id for run_id, _, cursor in sample if (cursor or {}).get("state") is None]
+            sampled = store.load_runs_for_step(conn, fresh).get(fresh[0]) if fresh else None
         total = sum(counts.values())
         if not total:
             self._complete(item)
@@ -475,16 +508,27 @@ class IterationItems:
             now = self.clock.now()
 
             kept: list[tuple[store.WorkItem, store.RunForStep | None]] = []
+            inline = self._inline_start(sampled) if sampled is not None and limit > running else None
 
-            def start_more(conn: sa.Connection) -> None:
+            def start_more(conn: sa.Connection, inline: Any) -> None:
                 kept.clear()  # (a retried transaction starts again)
                 self._start_queued(
-                    conn, key, limit=limit - running, now=now, keep=kept, keep_at_most=self.threads
+                    conn,
+                    key,
+                    limit=limit - running,
+                    now=now,
+                    keep=kept,
+                    keep_at_most=self.threads,
+                    inline=inline,
                 )
                 store.complete_work_item(conn, item_id=item.id, owner=self.owner)
                 children.drop_children_items(conn, redundant)
 
-            self.db.transact(start_more)
+            try:
+                self.db.transact(start_more, inline)
+            except (ProviderError, store_errors.UniqueViolation, NotInlineError):
+                # an action could not be started in the transaction: each starts with its own item
+                self.db.transact(start_more, None)
             self._keep(kept)
             self._count_redrive(run, item)
             self.wake()
