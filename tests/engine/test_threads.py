@@ -268,3 +268,47 @@ def test_a_held_poll_is_handed_back_on_stop_and_another_executor_takes_it(
 def items(db: Database) -> list:
     with db.read() as conn:
         return list_work_items(conn)
+
+
+def test_a_map_of_built_in_actions_claims_none_of_its_items_actions(db: Database, settings: Settings) -> None:
+    """A Map whose items call hello_world: the Map's step and its `children` items start the iterations'
+    actions in their own transactions and hold the polls hello_world dates, so of the run's work items only
+    the run's first step and the `children` items are claimed: no action start, no poll."""
+    clock = SystemClock()
+    executor = Executor(
+        db,
+        settings.replace(worker_threads=2),
+        registry=ProviderRegistry([HelloWorldProvider(db, clock=clock)]),
+        clock=clock,
+    )
+    claimed = counting_claims(executor)
+    processor = hello_sleeping(0.3)
+    processor["States"]["Hello"]["Parameters"]["echo_string.$"] = "$.name"
+    definition = {
+        "StartAt": "Fan",
+        "States": {
+            "Fan": {
+                "Type": "Map",
+                "ItemsPath": "$.names",
+                "ItemSelector": {"name.$": "$._context.map_item.value"},
+                "ItemProcessor": processor,
+                "MaxConcurrency": 3,
+                "ResultPath": "$.out",
+                "End": True,
+            }
+        },
+    }
+    names = [f"n{i}" for i in range(7)]
+    executor.start()
+    try:
+        run_id = insert_run(db, definition, {"names": names}, now=clock.now())
+        executor.wake()
+        wait_for(lambda: get_run(db, run_id)["status"] == "SUCCEEDED")
+    finally:
+        executor.stop()
+    run = get_run(db, run_id)
+    assert [entry["hello"]["details"]["hello"] for entry in run["details"]["output"]["out"]] == names
+    assert set(claimed) <= {"step", "children"} and claimed.count("step") == 1, claimed
+    with db.read() as conn:
+        actions = conn.execute(sa.select(provider_actions)).all()
+    assert len(actions) == 7 and all(action.released_at is not None for action in actions)

@@ -271,6 +271,9 @@ class ActionItems:
         outcome = decision.outcome
         if not isinstance(outcome, StartAction) or outcome.registered_api:
             return None
+        provider = self.actions.registry.resolve(outcome.action_url)
+        if provider is None or getattr(provider, "db", None) is not self.db or not starts_in(provider):
+            return None
         credentials = self._credentials(child, outcome.run_as, outcome.state, outcome.action_url)
         if isinstance(credentials, ConsentRequired):  # each iteration's own start makes it INACTIVE
             return None
@@ -718,6 +721,11 @@ class ActionItems:
             item.run_id,
             finish=lambda conn: store.complete_work_item(conn, item_id=item.id, owner=self.owner),
         )
+
+
+def starts_in(provider: Provider) -> bool:
+    """Whether `provider` can start an action in the caller's transaction (`Provider.run_in`)."""
+    return type(provider).run_in is not Provider.run_in
 
 
 def first_status(answer: tuple[dict[str, Any], bool] | None) -> dict[str, Any] | None:

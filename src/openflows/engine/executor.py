@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import heapq
 import logging
 import os
@@ -59,6 +60,7 @@ from ..providers.mail import Mailer
 from ..settings import Settings
 from ..shared.clock import Clock, SystemClock
 from ..shared.metrics import Metrics
+from ..store import children as store_children
 from ..store import claims as store_claims
 from ..store import errors as store_errors
 from ..store import kinds
@@ -79,7 +81,7 @@ from .action_items import (
 from .actions import ActionClient
 from .definitions import DefinitionCache, DefinitionUnavailable
 from .delegation import Delegations
-from .fanout import IterationItems, NotInlineError, merge_decisions
+from .fanout import IterationItems, NotInlineError, iteration_contexts, iterations_key, merge_decisions
 from .human_items import HumanItems
 from .notify import WorkListener
 from .provider_scopes import ProviderScopes
@@ -125,6 +127,25 @@ _REREAD_KINDS = frozenset({kinds.ACTION_START, kinds.RESUME})
 _UNREAD: Any = object()
 
 
+def committed_run(
+    run: store.RunForStep, plan: Transition, *, started_at: dt.datetime | None = None
+) -> store.RunForStep:
+    """`run` as the transaction that committed `plan` for it leaves it (`commit_transition`: version + 1,
+    log_seq + the entries): what a read under the lease of its next item finds, unless an API call changed
+    it meanwhile, which that item's commit then finds (the run's version)."""
+    changes: dict[str, Any] = {
+        "status": plan.status,
+        "details": plan.details,
+        "run_state": plan.run_state,
+        "cursor": plan.cursor,
+        "version": run.version + 1,
+        "log_seq": run.log_seq + len(plan.log),
+    }
+    if started_at is not None:
+        changes["start_time"] = started_at
+    return dataclasses.replace(run, **changes)
+
+
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class _Prepared:
     """A step's transition, ready to commit (`Executor._prepare`)."""
@@ -136,6 +157,8 @@ class _Prepared:
     #: hold an action poll due within this many seconds (`commit_plan`): its due time is a built-in
     #: provider's word for when the action ends
     hold_seconds: float | None = None
+    #: the items the transaction leased to this executor for the iterations it started (`_with_starter`)
+    kept: list[tuple[store.WorkItem, store.RunForStep | None]] = dataclasses.field(default_factory=list)
 
 
 def _never_storable(exc: Exception) -> bool:
@@ -617,10 +640,19 @@ class Executor(ActionItems, HumanItems, TimerItems, IterationItems, RunEndings, 
             credentials=credentials,
         )
         try:
-            follow_up = self.db.transact(self._write, item, run, prepared)
+            try:
+                follow_up = self.db.transact(self._write, item, run, prepared)
+            except (ProviderError, store_errors.UniqueViolation, NotInlineError):
+                if not isinstance(prepared.plan.starter, functools.partial):
+                    raise
+                # an iteration's action could not be started in the transaction: each starts with an item
+                plain = dataclasses.replace(prepared.plan, starter=self._start_queued)
+                prepared = dataclasses.replace(prepared, plan=plain)
+                follow_up = self.db.transact(self._write, item, run, prepared)
         except store_errors.ConcurrentUpdate as exc:
             self._discarded(item, exc)
             return None
+        self._keep(prepared.kept)
         self._committed(item, run, decision, prepared, follow_up)
         return prepared.plan
 
@@ -699,8 +731,9 @@ class Executor(ActionItems, HumanItems, TimerItems, IterationItems, RunEndings, 
             plan = dataclasses.replace(
                 plan, iterations=pending.outcome, inline=pending.finished, contexts=pending.contexts
             )
+        kept: list[tuple[store.WorkItem, store.RunForStep | None]] = []
         if plan.iterations is not None:  # the first iterations start at their first step (fanout.py)
-            plan = dataclasses.replace(plan, starter=self._start_queued)
+            plan = self._with_starter(run, plan, now=now, keep=kept)
         if plan.completion_time is not None and self._holds_delegation(run):
             plan = dataclasses.replace(plan, next_items=(*plan.next_items, self._revoke_item(run, now)))
         release = self._inline_release(decision.release_action, credentials)
@@ -709,12 +742,61 @@ class Executor(ActionItems, HumanItems, TimerItems, IterationItems, RunEndings, 
         # with its threads running, the executor goes on with the run's next step if it is due now (an action
         # to start): leased in the commit's transaction and queued here, with no claim in between
         continue_lease = self._continue_lease()
-        return decision, _Prepared(plan=plan, release=release, continue_lease=continue_lease, now=now)
+        prepared = _Prepared(plan=plan, release=release, continue_lease=continue_lease, now=now, kept=kept)
+        return decision, prepared
+
+    def _with_starter(
+        self,
+        run: store.RunForStep,
+        plan: Transition,
+        *,
+        now: dt.datetime,
+        keep: list[tuple[store.WorkItem, store.RunForStep | None]],
+    ) -> Transition:
+        """`plan` (which starts a Map's or Parallel's iterations) with how its transaction starts the first
+        ones: at their first step (`_start_queued`) and, when that step starts an action of a built-in
+        provider keeping its actions in this database, with that action started in the same transaction
+        (`_inline_start`, resolved here from iteration 0 as the transaction will create it); the items the
+        transaction leases to this executor for them go to `keep` (`_keep`, after the commit)."""
+        outcome = plan.iterations
+        assert outcome is not None
+        contexts = plan.contexts
+        if contexts is None:  # (kept in the plan: the transaction stores the same)
+            contexts = iteration_contexts(run, outcome, plan.cursor)
+            plan = dataclasses.replace(plan, contexts=contexts)
+        inline = None
+        if outcome.inputs and 0 not in (plan.inline or {}):
+            key = iterations_key(run.id, plan.cursor)
+            first = store.RunForStep(
+                id=store_children.child_run_id(key, 0),
+                flow_id=run.flow_id,
+                flow_version=run.flow_version,
+                run_owner=run.run_owner,
+                status=store_children.QUEUED,
+                details=None,
+                input=outcome.inputs[0],
+                run_state=outcome.inputs[0],
+                cursor={"state": None},
+                context=contexts[0],
+                start_time=now,
+                version=0,
+                log_seq=0,
+                parent_run_id=run.id,
+                parent_state=key.state,
+                parent_visit=key.visit,
+                iteration=0,
+            )
+            inline = self._inline_start(first)
+        if inline is None:
+            return dataclasses.replace(plan, starter=self._start_queued)
+        starter = functools.partial(self._start_queued, inline=inline, keep=keep, keep_at_most=self.threads)
+        return dataclasses.replace(plan, starter=starter)
 
     def _write(
         self, conn: Any, item: store.WorkItem, run: store.RunForStep, prepared: _Prepared
     ) -> store.WorkItem | None:
         """Commit a prepared transition in `conn`; the follow-up item leased to this executor, if any."""
+        prepared.kept.clear()  # (a retried transaction starts again)
         follow_up = commit_plan(
             conn,
             run,
@@ -774,8 +856,15 @@ class Executor(ActionItems, HumanItems, TimerItems, IterationItems, RunEndings, 
             if plan.completion_time is not None:
                 self.metrics.runs_finished.inc(status=plan.status)
         if follow_up is not None:
-            # a side call needs only who the run acts as: no read (_run_for_side_call)
-            self._keep([(follow_up, run if follow_up.kind in SIDE_KINDS else None)])
+            # a side call needs only who the run acts as: no read (_run_for_side_call); a held poll takes the
+            # run as this commit left it (the claim's read of it would be the same, or older)
+            if follow_up.kind in SIDE_KINDS:
+                kept: store.RunForStep | None = run
+            elif follow_up.due_at > now:
+                kept = committed_run(run, plan)
+            else:
+                kept = None
+            self._keep([(follow_up, kept)])
         if plan.notice is not None or plan.web_inputs:  # notifications to send: due now
             self.wake()
         elif run.parent_run_id is not None and plan.status == "INACTIVE" and run.status != "INACTIVE":
@@ -824,17 +913,7 @@ class Executor(ActionItems, HumanItems, TimerItems, IterationItems, RunEndings, 
         if follow_up is None:
             return None
         # the run as this transaction leaves it, for the follow-up's handler (as a claim's read would be)
-        started = dataclasses.replace(
-            run,
-            status=plan.status,
-            details=plan.details,
-            run_state=plan.run_state,
-            cursor=plan.cursor,
-            start_time=now,
-            version=run.version + 1,
-            log_seq=run.log_seq + len(plan.log),
-        )
-        return follow_up, started
+        return follow_up, committed_run(run, plan, started_at=now)
 
     def _start_action_in(
         self,
@@ -897,7 +976,7 @@ class Executor(ActionItems, HumanItems, TimerItems, IterationItems, RunEndings, 
         if release is not None:
             release.apply(conn, run.id, now=now)
         self.metrics.transitions.inc(merged.transitions)
-        return None if follow_up is None else (follow_up, None)
+        return None if follow_up is None else (follow_up, committed_run(run, plan, started_at=now))
 
     def _continue_lease(self) -> float | None:
         """The lease of a follow-up item a commit takes for this executor's queue (while its threads run)."""
@@ -937,9 +1016,11 @@ class Executor(ActionItems, HumanItems, TimerItems, IterationItems, RunEndings, 
                 due.append(heapq.heappop(self._delayed)[2])
             earliest = self._delayed[0][0] if self._delayed else None
         if due:
+            memo: dict[Any, Any] = {}  # queued together: one consent check per scope, as for a claim batch
             with self._in_progress_lock:
                 self._held.update(follow_up.id for follow_up in due)
             for follow_up in due:
+                self._claim_memos[follow_up.id] = memo
                 self._queue.put(follow_up)
         return len(due), earliest
 

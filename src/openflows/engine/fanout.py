@@ -381,14 +381,15 @@ class IterationItems:
                 children.activate_queued(conn, run_id, now=now, redriven=run_id in redriven)
                 continue
             assert child is not None
-            lease = self._continue_lease() if keep is not None and len(keep) < keep_at_most else None
             if (
                 inline is not None
                 and inline.fits(decision.outcome)
                 and self._token(child, inline.run_as) == inline.role_token
-            ):
+            ):  # its next item is a poll held until the action ends (not queued now): kept whatever the count
+                lease = self._continue_lease() if keep is not None else None
                 follow_up = self._start_action_in(conn, child, decision, inline, now=now, lease_seconds=lease)
             else:
+                lease = self._continue_lease() if keep is not None and len(keep) < keep_at_most else None
                 follow_up = self._commit_first_step(conn, child, decision, now=now, lease_seconds=lease)
             if follow_up is not None and keep is not None:
                 keep.append(follow_up)
