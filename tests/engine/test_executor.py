@@ -398,7 +398,7 @@ def test_a_built_in_provider_is_called_in_the_transaction_of_its_step(
     transactions.clear()
     assert executor.tick(limit=1) == 1  # the start: the action is stored with the step, ACTIVE
     steps = [name for name in transactions if "claim" not in name and "reap" not in name]
-    assert steps == ["Executor._commit_call.<locals>.commit"]
+    assert steps == ["StepCommits._commit_call.<locals>.commit"]
     with db.read() as conn:
         (action,) = conn.execute(sa.select(provider_actions)).all()
         (poll,) = list_work_items(conn)

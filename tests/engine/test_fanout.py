@@ -418,7 +418,7 @@ def test_a_step_that_died_after_storing_its_inline_iterations_gathers_them_on_re
     """The iterations are stored ended in their own transaction before the parent steps on: a parent whose
     commit then fails (a crash, a lost lease) replays its step, finds them stored, and gathers the stored rows
     (each iteration stored once, results in order)."""
-    import openflows.engine.executor as executor_module
+    import openflows.engine.commits as executor_module
 
     real = executor_module.commit_plan
     failures = []
