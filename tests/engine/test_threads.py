@@ -312,3 +312,38 @@ def test_a_map_of_built_in_actions_claims_none_of_its_items_actions(db: Database
     with db.read() as conn:
         actions = conn.execute(sa.select(provider_actions)).all()
     assert len(actions) == 7 and all(action.released_at is not None for action in actions)
+
+
+def test_a_run_cancelled_while_its_poll_is_held_ends_cancelled_and_so_does_its_action(
+    db: Database, settings: Settings
+) -> None:
+    """The cancel drops the held poll's row; at its due time the executor finds the run changed (its step
+    is discarded) and the run stays FAILED/FlowCanceled, its action cancelled."""
+    from openflows.store import runs as store_runs
+
+    clock = SystemClock()
+    executor = Executor(
+        db,
+        settings.replace(worker_threads=2),
+        registry=ProviderRegistry([HelloWorldProvider(db, clock=clock)]),
+        clock=clock,
+    )
+    executor.start()
+    try:
+        run_id = insert_run(db, hello_sleeping(1.0), {}, now=clock.now())
+        executor.wake()
+        wait_for(lambda: [item.kind for item in items(db)] == ["action_poll"])
+        with db.begin() as conn:
+            store_runs.cancel_run(conn, run_id=run_id, now=clock.now())
+        executor.wake()
+        wait_for(lambda: items(db) == [])
+        time.sleep(1.5)  # past the held poll's due time: it is taken and dropped
+        assert items(db) == []
+    finally:
+        executor.stop()
+    run = get_run(db, run_id)
+    assert run["status"] == "FAILED" and run["details"]["code"] == "FlowCanceled"
+    with db.read() as conn:
+        action = conn.execute(sa.select(provider_actions)).one()
+    assert action.status == "FAILED" and action.details["code"] == "ActionCanceled"
+    assert "ActionCompleted" not in log_codes(db, run_id)
