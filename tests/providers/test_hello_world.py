@@ -250,3 +250,49 @@ def test_http_cancel_and_resume(http):
     ).json()
     canceled = client.post(f"/actions/hello_world/{active['action_id']}/cancel", headers=auth)
     assert canceled.status_code == 200 and canceled.json()["status"] == "FAILED"
+
+
+def test_release_in_the_engines_transaction(hello: HelloWorldProvider, db: Database, clock: FakeClock):
+    """`release_in` (the engine's release in a step's transaction): the creator's ended action in one
+    statement; a manager's release, and one of an action still sleeping, take the whole check as `release`
+    does; a released action is not found."""
+    ended, _ = hello.run({"request_id": "ended", "body": {}}, ALICE)
+    managed, _ = hello.run({"request_id": "managed", "body": {}, "manage_by": [BOB.identity]}, ALICE)
+    sleeping, _ = hello.run({"request_id": "sleeping", "body": {"sleep_time": 60}}, ALICE)
+    statements: list[str] = []
+
+    def spy(conn, cursor, statement, params, context, executemany):  # noqa: ANN001
+        statements.append(statement.split()[0])
+
+    sa.event.listen(db.engine, "before_cursor_execute", spy)
+    try:
+        with db.begin() as conn:
+            statements.clear()
+            doc = hello.release_in(conn, ended["action_id"], ALICE, clock.now())
+            assert statements == ["UPDATE"]  # one statement
+            assert doc is not None and doc["status"] == "SUCCEEDED"
+            assert hello.release_in(conn, managed["action_id"], BOB, clock.now()) is not None
+            with pytest.raises(ActionConflict):
+                hello.release_in(conn, sleeping["action_id"], ALICE, clock.now())
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", spy)
+    with db.read() as conn:
+        released = {
+            row.request_id: row.released_at
+            for row in conn.execute(sa.select(provider_actions.c.request_id, provider_actions.c.released_at))
+        }
+    assert released["ended"] is not None and released["managed"] is not None and released["sleeping"] is None
+    with pytest.raises(ActionNotFound):
+        hello.release(ended["action_id"], ALICE)
+
+
+def test_a_repeated_start_in_the_engines_transaction_answers_the_stored_action(
+    hello: HelloWorldProvider, db: Database, clock: FakeClock
+):
+    request = {"request_id": "again", "body": {"echo_string": "x"}}
+    with db.begin() as conn:
+        first, created = hello.run_in(conn, request, ALICE, clock.now())
+        again, created_again = hello.run_in(conn, request, ALICE, clock.now())
+    assert (created, created_again) == (True, False) and first["action_id"] == again["action_id"]
+    with db.begin() as conn, pytest.raises(ActionConflict):
+        hello.run_in(conn, {"request_id": "again", "body": {"echo_string": "y"}}, ALICE, clock.now())

@@ -93,6 +93,8 @@ log = logging.getLogger(__name__)
 STOP_TIMEOUT_SECONDS = 10.0  # seconds
 #: claims of one item that raised unexpectedly before its run is failed (a bug: do not loop forever)
 MAX_ITEM_ATTEMPTS = 10  # attempts
+#: how soon the claim loop looks again for due items its last claim could not take (their run was busy)
+BLOCKED_RETRY_SECONDS = 0.05  # seconds
 #: a claim looks for due timer items when the last claim saw one due by now, and at least this often
 #: (timer items another process made due since are found within it); other claims skip that statement
 TIMER_CLAIM_SECONDS = 0.25  # seconds
@@ -364,6 +366,10 @@ class Executor(StepCommits, ActionItems, HumanItems, TimerItems, IterationItems,
             claim_timers=timers,
         )
         self._next_due = claim.next_due_at
+        if claim.next_due_at is not None and claim.next_due_at <= now and len(claim.items) < limit:
+            # due items this claim could not take (their run holds a leased item, e.g. a Map's `children`
+            # items while one of them is handled): look again shortly, or when woken, not at once in a loop
+            self._next_due = now + dt.timedelta(seconds=BLOCKED_RETRY_SECONDS)
         self._next_timer_due = claim.next_timer_due_at
         memo: dict[Any, Any] = {}
         for item in claim.items:

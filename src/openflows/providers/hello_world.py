@@ -33,7 +33,15 @@ from .base import (
     Caller,
     Provider,
 )
-from .stored import check_request, document, find_action, insert_action, load_action, update_action
+from .stored import (
+    check_request,
+    document,
+    find_action,
+    insert_new_action,
+    load_action,
+    release_ended,
+    update_action,
+)
 
 #: the scope of the hosted Hello World provider
 HELLO_WORLD_SCOPE = PROVIDER_SCOPES["hello_world"]
@@ -130,13 +138,6 @@ class HelloWorldProvider(Provider):
         extras: dict,
         now: dt.datetime,
     ) -> tuple[dict[str, Any], bool]:
-        existing = find_action(conn, self.name, caller.identity, request_id)
-        if existing is not None:
-            if existing.body != body:
-                raise ActionConflict(f"request_id {request_id!r} was already used with a different body")
-            if existing.released_at is not None:
-                raise ActionNotFound(f"the action for request_id {request_id!r} was released")
-            return document(self._advance(conn, existing._mapping, now)), False
         echo = body.get("echo_string", DEFAULT_ECHO_STRING)
         sleep = float(body.get("sleep_time") or 0)
         scope = body.get("required_dependent_scope")
@@ -166,7 +167,15 @@ class HelloWorldProvider(Provider):
             values.update(
                 status="SUCCEEDED", display_status="SUCCEEDED", details=_output(echo), completion_time=now
             )
-        insert_action(conn, values)
+        if not insert_new_action(conn, values):  # a repeated request (a replay, or a race it lost)
+            existing = find_action(conn, self.name, caller.identity, request_id)
+            if existing is None:  # pragma: no cover - the row the insert met is there
+                raise ActionConflict(f"request_id {request_id!r} is in use")
+            if existing.body != body:
+                raise ActionConflict(f"request_id {request_id!r} was already used with a different body")
+            if existing.released_at is not None:
+                raise ActionNotFound(f"the action for request_id {request_id!r} was released")
+            return document(self._advance(conn, existing._mapping, now)), False
         if values.get("due_at") is not None:  # (a rolled-back start leaves a hint no one asks for)
             self._remember(values["id"], values["due_at"])
         return document(values), True
@@ -209,7 +218,10 @@ class HelloWorldProvider(Provider):
     def release_in(
         self, conn: sa.Connection, action_id: str, caller: Caller, now: dt.datetime
     ) -> dict[str, Any] | None:
-        return self._release(conn, action_id, caller, now)
+        # the engine releases, as the creator, an action its step has just seen end: one UPDATE, else the
+        # whole check (another identity, an action not stored as ended)
+        released = release_ended(conn, self.name, action_id, caller.identity, now)
+        return released if released is not None else self._release(conn, action_id, caller, now)
 
     def _release(
         self, conn: sa.Connection, action_id: str, caller: Caller, now: dt.datetime

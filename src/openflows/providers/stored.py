@@ -19,6 +19,8 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from ..shared.clock import Clock, SystemClock
 from ..store import errors as store_errors
@@ -297,6 +299,19 @@ _ACTION_BY_REQUEST = sa.select(provider_actions).where(
     provider_actions.c.request_id == sa.bindparam("b_request"),
 )
 _INSERT_ACTION = sa.insert(provider_actions)
+_REQUEST_KEY = ["provider", "creator_id", "request_id"]
+_RELEASE_ENDED = (
+    sa.update(provider_actions)
+    .where(
+        provider_actions.c.id == sa.bindparam("b_id"),
+        provider_actions.c.provider == sa.bindparam("b_provider"),
+        provider_actions.c.creator_id == sa.bindparam("b_creator"),
+        provider_actions.c.status.in_(sorted(TERMINAL_ACTION_STATUSES)),
+        provider_actions.c.released_at.is_(None),
+    )
+    .values(released_at=sa.bindparam("b_now"))
+    .returning(*provider_actions.c)
+)
 #: `UPDATE provider_actions` statements by the tuple of columns they set
 _UPDATES: dict[tuple[str, ...], Any] = {}
 
@@ -311,6 +326,35 @@ def find_action(conn: sa.Connection, provider: str, creator: str, request_id: st
 def insert_action(conn: sa.Connection, values: dict[str, Any]) -> None:
     """Insert a `provider_actions` row."""
     conn.execute(_INSERT_ACTION, values)
+
+
+def insert_new_action(conn: sa.Connection, values: dict[str, Any]) -> bool:
+    """Insert a `provider_actions` row unless the creator's action with its `request_id` exists (no error:
+    `ON CONFLICT DO NOTHING`); whether it was inserted."""
+    insert = postgresql_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    statement = (
+        insert(provider_actions)
+        .values(values)
+        .on_conflict_do_nothing(index_elements=_REQUEST_KEY)
+        .returning(provider_actions.c.id)  # (psycopg reports no row count for it)
+    )
+    return conn.execute(statement).first() is not None
+
+
+def release_ended(
+    conn: sa.Connection, provider: str, action_id: str, creator: str, now: dt.datetime
+) -> dict[str, Any] | None:
+    """Release, in one statement, the unreleased action `action_id` of `provider` that `creator` started and
+    that is stored as ended; its status document, or None when there is no such action (the caller then
+    checks and releases it the long way: another identity, an action not stored as ended, none at all)."""
+    try:
+        key = uuid.UUID(str(action_id))
+    except ValueError:
+        return None
+    row = conn.execute(
+        _RELEASE_ENDED, {"b_id": key, "b_provider": provider, "b_creator": creator, "b_now": now}
+    ).one_or_none()
+    return None if row is None else document(dict(row._mapping))
 
 
 def update_action(conn: sa.Connection, action_id: uuid.UUID, changes: dict[str, Any]) -> None:
